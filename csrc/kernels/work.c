@@ -1,0 +1,40 @@
+#define _POSIX_C_SOURCE 200809L
+#include "work.h"
+
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+
+void pl_cpu_work(pl_cpu_state *s, int64_t iterations)
+{
+    double x = s->x;
+    int64_t y = s->y;
+    const int64_t end = y + iterations;
+    /* pow() rather than x*x or sqrt(): Python's float ** calls pow(), so a
+     * pure-Python loop gives bit-identical results to compare against. */
+    for (; y < end; y++) {
+        const double fy = (double)y;
+        if (fmod(x, 2.0) == 0.0)
+            x = pow(x - fy, 2.0);
+        else
+            x = pow(x + fy, 0.5);
+    }
+    s->x = x;
+    s->y = y;
+}
+
+int64_t pl_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void pl_sleep_until(int64_t deadline_ns)
+{
+    struct timespec ts = {.tv_sec = deadline_ns / 1000000000,
+                          .tv_nsec = deadline_ns % 1000000000};
+    /* EINTR: a signal arrived; sleep on to the same absolute deadline. */
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}

@@ -1,0 +1,14 @@
+"""parlab: runnable, measurable lessons of parallel Python.
+
+Every kernel takes the keyword-only ``release_gil`` (default True): True runs
+the work with the GIL released so other Python threads run meanwhile; False
+holds the GIL for the whole call, like pure-Python code or an extension that
+forgot to release it.
+"""
+from parlab._core import Counter, cdist, count_hits, cpu_work, estimate_pi, io_wait
+from parlab._info import info
+
+from parlab._version import __version__
+
+__all__ = ["Counter", "cdist", "count_hits", "cpu_work", "estimate_pi", "info",
+           "io_wait", "__version__"]
