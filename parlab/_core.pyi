@@ -1,0 +1,42 @@
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+COMPILER: str
+
+def cdist(
+    XA: npt.ArrayLike,
+    XB: npt.ArrayLike,
+    *,
+    metric: Literal["euclidean", "sqeuclidean"] = "euclidean",
+    out: npt.NDArray[np.float64] | None = None,
+    release_gil: bool = True,
+) -> npt.NDArray[np.float64]: ...
+def count_hits(
+    n_samples: int,
+    *,
+    seed: int | np.random.SeedSequence | None = None,
+    start: int = 0,
+    release_gil: bool = True,
+) -> int: ...
+def estimate_pi(
+    n_samples: int,
+    *,
+    seed: int | np.random.SeedSequence | None = None,
+    start: int = 0,
+    release_gil: bool = True,
+) -> float: ...
+def cpu_work(iterations: int, *, release_gil: bool = True) -> float: ...
+def io_wait(seconds: float, *, release_gil: bool = True) -> None: ...
+
+class Counter:
+    value: int
+    def __init__(self, value: int = 0) -> None: ...
+    def increment(
+        self,
+        n: int,
+        *,
+        mode: Literal["racy", "locked", "atomic"] = "racy",
+        release_gil: bool = True,
+    ) -> None: ...
