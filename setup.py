@@ -12,6 +12,9 @@ KERNELS = ["cdist.c", "counter.c", "montecarlo.c", "work.c"]
 extra_compile_args = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                       "-Wno-missing-field-initializers", "-Wno-cast-function-type",
                       "-ffp-contract=off"]
+# PARLAB_NO_TRACE=1 compiles tracing out: the baseline of benchmarks/bench_trace.py.
+if os.environ.get("PARLAB_NO_TRACE"):
+    extra_compile_args.append("-DPARLAB_NO_TRACE")
 if os.environ.get("PARLAB_WERROR"):
     extra_compile_args.append("-Werror")
 

@@ -14,6 +14,7 @@
 #include <numpy/arrayobject.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kernels/cdist.h"
@@ -37,6 +38,7 @@ typedef struct {
     PyObject *SeedSequence; /* numpy.random.SeedSequence */
     PyObject *uint64;       /* numpy.dtype('uint64') */
     PyObject *CounterType;
+    PyObject *trace;        /* capsule of the active trace_buffer, or NULL */
 } core_state;
 
 static inline core_state *get_state(PyObject *module)
@@ -45,45 +47,179 @@ static inline core_state *get_state(PyObject *module)
 }
 
 /* ------------------------------------------------------------------ */
+/* Tracing: a bounded buffer of per-call records                       */
+
+/* Every record is TRACE_NFIELDS int64 values, in the order of trace_fields
+ * (exported as _core._TRACE_FIELDS so Python never restates it). A record is
+ * a kernel call (kind 0) or one wait to re-take the GIL inside a call
+ * (kind 1: t_enter = asked for the GIL, t_return = got it). -1: not applicable. */
+enum {
+    F_KIND, F_CALL, F_KERNEL, F_THREAD, F_NATIVE_THREAD, F_T_ENTER, F_T_WORK_START,
+    F_T_RELEASED, F_T_WORK_END, F_T_REACQUIRED, F_T_RETURN, F_WAIT_NS, F_N_WAITS,
+    F_GIL_HELD, F_COMPLETED, TRACE_NFIELDS
+};
+static const char *const trace_fields[] = {
+    "kind", "call", "kernel", "thread", "native_thread", "t_enter", "t_work_start",
+    "t_released", "t_work_end", "t_reacquired", "t_return", "wait_ns", "n_waits",
+    "gil_held", "completed", NULL};
+
+typedef enum { K_CDIST, K_COUNT_HITS, K_ESTIMATE_PI, K_CPU_WORK, K_IO_WAIT, K_INCREMENT } kernel_id;
+static const char *const kernel_names[] = {"cdist", "count_hits", "estimate_pi", "cpu_work",
+                                           "io_wait", "Counter.increment", NULL};
+
+typedef struct {
+    Py_ssize_t capacity;
+    _Atomic Py_ssize_t next;    /* slots handed out, may pass capacity */
+    _Atomic int64_t next_call;  /* call ids */
+    int64_t (*rec)[TRACE_NFIELDS];
+} trace_buffer;
+
+#define TRACE_CAPSULE "parlab._core.trace_buffer"
+
+static void trace_buffer_free(PyObject *capsule)
+{
+    trace_buffer *tb = PyCapsule_GetPointer(capsule, TRACE_CAPSULE);
+    PyMem_Free(tb->rec);
+    PyMem_Free(tb);
+}
+
+/* A slot for one record, or NULL once the buffer is full (counted as dropped). */
+static int64_t *trace_slot(trace_buffer *tb)
+{
+    Py_ssize_t i = atomic_fetch_add_explicit(&tb->next, 1, memory_order_relaxed);
+    return i < tb->capacity ? tb->rec[i] : NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* The GIL policy                                                      */
 
 typedef struct {
     PyThreadState *ts; /* non-NULL while this call has the GIL released */
     int release;
+    int failed;        /* a signal handler raised at a checkpoint */
     int64_t next_check_ns;
+    /* Tracing, used only when a trace was active as the work began. */
+    PyObject *trace;   /* owned reference to the capsule, or NULL */
+    int64_t call, kernel, t_enter, t_work_start, t_released, t_work_end, t_reacquired;
+    int64_t wait_ns, n_waits;
 } gil_policy;
 
-static void gil_begin(gil_policy *g, int release)
+/* When a call entered: read only while tracing, so untraced calls pay one branch. */
+static inline int64_t trace_enter(core_state *st)
+{
+#ifdef PARLAB_NO_TRACE
+    return -1;
+#else
+    return st->trace ? pl_now_ns() : -1;
+#endif
+}
+
+static void gil_begin(gil_policy *g, core_state *st, kernel_id kernel, int64_t t_enter,
+                      int release)
 {
     g->release = release;
+    g->failed = 0;
+#ifdef PARLAB_NO_TRACE
+    /* Tracing compiled out: the baseline that the tracing overhead is measured against. */
+    g->trace = NULL;
+#else
+    g->trace = st->trace;
+#endif
+    if (g->trace) {
+        trace_buffer *tb = PyCapsule_GetPointer(g->trace, TRACE_CAPSULE);
+        Py_INCREF(g->trace);
+        g->call = atomic_fetch_add_explicit(&tb->next_call, 1, memory_order_relaxed);
+        g->kernel = kernel;
+        g->wait_ns = g->n_waits = 0;
+        g->t_work_start = pl_now_ns();
+        /* Tracing may have started while the arguments were being parsed. */
+        g->t_enter = t_enter >= 0 ? t_enter : g->t_work_start;
+        g->t_released = release ? g->t_work_start : -1;
+    }
     g->next_check_ns = pl_now_ns() + CHECK_INTERVAL_NS;
     g->ts = release ? PyEval_SaveThread() : NULL;
 }
 
-/* Called between chunks. Returns -1 with an exception set and the GIL held
- * when a signal handler raised (KeyboardInterrupt); the caller then stops. */
+static void trace_fill(int64_t *r, const gil_policy *g, int64_t kind)
+{
+    for (int f = 0; f < TRACE_NFIELDS; f++)
+        r[f] = -1;
+    r[F_KIND] = kind;
+    r[F_CALL] = g->call;
+    r[F_KERNEL] = g->kernel;
+    r[F_THREAD] = (int64_t)PyThread_get_thread_ident();
+    r[F_NATIVE_THREAD] = (int64_t)PyThread_get_thread_native_id();
+}
+
+/* Takes the GIL back after a released stretch. If traced, adds the wait to
+ * the call's total and, for a checkpoint (`separate`), writes a wait record;
+ * the final re-acquire is part of the call's own record. */
+static void gil_reacquire(gil_policy *g, int separate)
+{
+    const int64_t asked = g->trace ? pl_now_ns() : 0;
+    PyEval_RestoreThread(g->ts);
+    g->ts = NULL;
+    if (g->trace) {
+        const int64_t got = pl_now_ns();
+        g->t_reacquired = got;
+        g->wait_ns += got - asked;
+        if (!separate)
+            return;
+        g->n_waits++;
+        int64_t *r = trace_slot(PyCapsule_GetPointer(g->trace, TRACE_CAPSULE));
+        if (r) {
+            trace_fill(r, g, 1);
+            r[F_T_ENTER] = asked;
+            r[F_T_RETURN] = got;
+        }
+    }
+}
+
+/* Called between chunks. Every CHECK_INTERVAL_NS it holds the GIL just long
+ * enough to run signal handlers. Returns -1 with an exception set and the GIL
+ * held when a handler raised (KeyboardInterrupt); the caller then stops. */
 static int gil_checkpoint(gil_policy *g)
 {
     if (pl_now_ns() < g->next_check_ns)
         return 0;
-    if (g->ts) {
-        PyEval_RestoreThread(g->ts);
-        g->ts = NULL;
-    }
-    if (PyErr_CheckSignals() < 0)
+    if (g->ts)
+        gil_reacquire(g, 1);
+    if (PyErr_CheckSignals() < 0) {
+        g->failed = 1;
         return -1;
+    }
     if (g->release)
         g->ts = PyEval_SaveThread();
     g->next_check_ns = pl_now_ns() + CHECK_INTERVAL_NS;
     return 0;
 }
 
+/* Ends the work: takes the GIL back and, if traced, writes the call's record. */
 static void gil_end(gil_policy *g)
 {
-    if (g->ts) {
-        PyEval_RestoreThread(g->ts);
-        g->ts = NULL;
+    if (g->trace)
+        g->t_work_end = pl_now_ns();
+    if (g->ts)
+        gil_reacquire(g, 0);
+    if (!g->trace)
+        return;
+    trace_buffer *tb = PyCapsule_GetPointer(g->trace, TRACE_CAPSULE);
+    const int64_t now = pl_now_ns();
+    int64_t *r = trace_slot(tb);
+    if (r) {
+        trace_fill(r, g, 0);
+        r[F_T_ENTER] = g->t_enter;
+        r[F_T_WORK_START] = g->t_work_start;
+        r[F_T_RELEASED] = g->t_released;
+        r[F_T_WORK_END] = g->t_work_end;
+        r[F_T_REACQUIRED] = g->release ? g->t_reacquired : -1;
+        r[F_T_RETURN] = now;
+        r[F_WAIT_NS] = g->wait_ns;
+        r[F_N_WAITS] = g->n_waits;
+        r[F_GIL_HELD] = !g->release;
+        r[F_COMPLETED] = !g->failed;
     }
+    Py_CLEAR(g->trace);
 }
 
 /* ------------------------------------------------------------------ */
@@ -383,6 +519,7 @@ PyDoc_STRVAR(cdist_doc,
 static PyObject *core_cdist(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"XA", "XB", "metric", "out", "release_gil", NULL};
+    const int64_t t_enter = trace_enter(get_state(module));
     PyObject *xa_obj, *xb_obj, *metric_obj = NULL, *out_obj = Py_None, *release_obj = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$OOO:cdist", kwlist, &xa_obj, &xb_obj,
                                      &metric_obj, &out_obj, &release_obj))
@@ -434,19 +571,16 @@ static PyObject *core_cdist(PyObject *module, PyObject *args, PyObject *kwargs)
     const ptrdiff_t row_stride = PyArray_STRIDE(out, 0) / (npy_intp)sizeof(double);
     const npy_intp per_row = mB * (n > 0 ? n : 1);
     const npy_intp chunk = per_row >= CDIST_CHUNK_FLOPS ? 1 : CDIST_CHUNK_FLOPS / (per_row ? per_row : 1);
-    int interrupted = 0;
     gil_policy g;
-    gil_begin(&g, release);
+    gil_begin(&g, get_state(module), K_CDIST, t_enter, release);
     for (npy_intp i = 0; i < mA; i += chunk) {
         const npy_intp end = i + chunk < mA ? i + chunk : mA;
         pl_cdist_rows(a, b, i, end, mB, n, (pl_metric)metric, o + i * row_stride, row_stride);
-        if (gil_checkpoint(&g) < 0) {
-            interrupted = 1;
+        if (gil_checkpoint(&g) < 0)
             break;
-        }
     }
     gil_end(&g);
-    if (!interrupted)
+    if (!g.failed)
         result = Py_NewRef((PyObject *)out);
 done:
     Py_XDECREF(rawA);
@@ -462,9 +596,12 @@ done:
 
 /* Shared by count_hits and estimate_pi: parse, then count. */
 static int count_hits_impl(PyObject *module, PyObject *args, PyObject *kwargs,
-                           const char *format, const char *fn, int64_t *hits, int64_t *n)
+                           const char *format, kernel_id kernel, int64_t *hits, int64_t *n)
 {
     static char *kwlist[] = {"n_samples", "seed", "start", "release_gil", NULL};
+    core_state *st = get_state(module);
+    const int64_t t_enter = trace_enter(st);
+    const char *fn = kernel_names[kernel];
     PyObject *n_obj, *seed_obj = NULL, *start_obj = NULL, *release_obj = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, format, kwlist, &n_obj, &seed_obj,
                                      &start_obj, &release_obj))
@@ -484,23 +621,21 @@ static int count_hits_impl(PyObject *module, PyObject *args, PyObject *kwargs,
     }
     if (parse_release(release_obj, fn, &release) < 0)
         return -1;
-    if (parse_seed(get_state(module), seed_obj, fn, &key) < 0)
+    if (parse_seed(st, seed_obj, fn, &key) < 0)
         return -1;
 
     int64_t total = 0;
     gil_policy g;
-    gil_begin(&g, release);
+    gil_begin(&g, st, kernel, t_enter, release);
     for (int64_t done = 0; done < *n; done += HITS_CHUNK) {
         const int64_t len = *n - done < HITS_CHUNK ? *n - done : HITS_CHUNK;
         total += pl_count_hits(key, (uint64_t)(start + done), len);
-        if (gil_checkpoint(&g) < 0) {
-            gil_end(&g);
-            return -1;
-        }
+        if (gil_checkpoint(&g) < 0)
+            break;
     }
     gil_end(&g);
     *hits = total;
-    return 0;
+    return g.failed ? -1 : 0;
 }
 
 PyDoc_STRVAR(count_hits_doc,
@@ -524,7 +659,7 @@ PyDoc_STRVAR(count_hits_doc,
 static PyObject *core_count_hits(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     int64_t hits, n;
-    if (count_hits_impl(module, args, kwargs, "O|$OOO:count_hits", "count_hits", &hits, &n) < 0)
+    if (count_hits_impl(module, args, kwargs, "O|$OOO:count_hits", K_COUNT_HITS, &hits, &n) < 0)
         return NULL;
     return PyLong_FromLongLong(hits);
 }
@@ -540,7 +675,7 @@ PyDoc_STRVAR(estimate_pi_doc,
 static PyObject *core_estimate_pi(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     int64_t hits, n;
-    if (count_hits_impl(module, args, kwargs, "O|$OOO:estimate_pi", "estimate_pi", &hits, &n) < 0)
+    if (count_hits_impl(module, args, kwargs, "O|$OOO:estimate_pi", K_ESTIMATE_PI, &hits, &n) < 0)
         return NULL;
     if (n == 0) {
         PyErr_SetString(PyExc_ValueError,
@@ -570,6 +705,7 @@ PyDoc_STRVAR(cpu_work_doc,
 static PyObject *core_cpu_work(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"iterations", "release_gil", NULL};
+    const int64_t t_enter = trace_enter(get_state(module));
     PyObject *it_obj, *release_obj = NULL;
     int64_t iterations;
     int release;
@@ -580,17 +716,15 @@ static PyObject *core_cpu_work(PyObject *module, PyObject *args, PyObject *kwarg
 
     pl_cpu_state s = {0.0, 0};
     gil_policy g;
-    gil_begin(&g, release);
+    gil_begin(&g, get_state(module), K_CPU_WORK, t_enter, release);
     while (s.y < iterations) {
         const int64_t left = iterations - s.y;
         pl_cpu_work(&s, left < CPU_CHUNK ? left : CPU_CHUNK);
-        if (gil_checkpoint(&g) < 0) {
-            gil_end(&g);
-            return NULL;
-        }
+        if (gil_checkpoint(&g) < 0)
+            break;
     }
     gil_end(&g);
-    return PyFloat_FromDouble(s.x);
+    return g.failed ? NULL : PyFloat_FromDouble(s.x);
 }
 
 #define MAX_WAIT_SECONDS 1e9
@@ -608,6 +742,7 @@ PyDoc_STRVAR(io_wait_doc,
 static PyObject *core_io_wait(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"seconds", "release_gil", NULL};
+    const int64_t t_enter = trace_enter(get_state(module));
     PyObject *sec_obj, *release_obj = NULL;
     int release;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:io_wait", kwlist, &sec_obj, &release_obj))
@@ -627,17 +762,96 @@ static PyObject *core_io_wait(PyObject *module, PyObject *args, PyObject *kwargs
         return NULL;
 
     gil_policy g;
-    gil_begin(&g, release);
+    gil_begin(&g, get_state(module), K_IO_WAIT, t_enter, release);
     const int64_t deadline = pl_now_ns() + (int64_t)(seconds * 1e9);
     for (int64_t now = pl_now_ns(); now < deadline; now = pl_now_ns()) {
         pl_sleep_until(deadline - now > CHECK_INTERVAL_NS ? now + CHECK_INTERVAL_NS : deadline);
-        if (gil_checkpoint(&g) < 0) {
-            gil_end(&g);
-            return NULL;
-        }
+        if (gil_checkpoint(&g) < 0)
+            break;
     }
     gil_end(&g);
+    if (g.failed)
+        return NULL;
     Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Trace control (private: parlab.trace() is the public face)          */
+
+#define MAX_TRACE_CAPACITY (INT64_C(1) << 28)
+
+PyDoc_STRVAR(trace_start_doc,
+"_trace_start($module, capacity, /)\n"
+"--\n"
+"\n"
+"Start recording kernel calls into a buffer of `capacity` records.");
+
+static PyObject *core_trace_start(PyObject *module, PyObject *arg)
+{
+    core_state *st = get_state(module);
+    int64_t capacity;
+    if (parse_int64(arg, "trace", "capacity", &capacity) < 0)
+        return NULL;
+    if (capacity < 1 || capacity > MAX_TRACE_CAPACITY) {
+        PyErr_Format(PyExc_ValueError, "trace: capacity must be between 1 and 2**28, got %lld",
+                     (long long)capacity);
+        return NULL;
+    }
+    if (st->trace) {
+        PyErr_SetString(PyExc_RuntimeError, "trace: a trace is already recording");
+        return NULL;
+    }
+    trace_buffer *tb = PyMem_Calloc(1, sizeof *tb);
+    if (tb == NULL)
+        return PyErr_NoMemory();
+    tb->rec = PyMem_Calloc((size_t)capacity, sizeof *tb->rec);
+    if (tb->rec == NULL) {
+        PyMem_Free(tb);
+        return PyErr_NoMemory();
+    }
+    tb->capacity = (Py_ssize_t)capacity;
+    atomic_init(&tb->next, 0);
+    atomic_init(&tb->next_call, 0);
+    st->trace = PyCapsule_New(tb, TRACE_CAPSULE, trace_buffer_free);
+    if (st->trace == NULL) {
+        PyMem_Free(tb->rec);
+        PyMem_Free(tb);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(trace_stop_doc,
+"_trace_stop($module, /)\n"
+"--\n"
+"\n"
+"Stop recording. Returns (records, dropped): an int64 array with one row per\n"
+"record and one column per name in _TRACE_FIELDS, and the number of records\n"
+"lost to a full buffer. Calls still running are not recorded.");
+
+static PyObject *core_trace_stop(PyObject *module, PyObject *unused)
+{
+    core_state *st = get_state(module);
+    if (st->trace == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "trace: no trace is recording");
+        return NULL;
+    }
+    /* Detach first: calls still running keep their own reference and write
+     * into a buffer nobody reads; it is freed when the last of them ends. */
+    PyObject *capsule = st->trace;
+    st->trace = NULL;
+    trace_buffer *tb = PyCapsule_GetPointer(capsule, TRACE_CAPSULE);
+    const Py_ssize_t used = atomic_load(&tb->next);
+    npy_intp dims[2] = {used < tb->capacity ? used : tb->capacity, TRACE_NFIELDS};
+    PyObject *records = PyArray_SimpleNew(2, dims, NPY_INT64);
+    if (records)
+        memcpy(PyArray_DATA((PyArrayObject *)records), tb->rec,
+               (size_t)dims[0] * sizeof *tb->rec);
+    const Py_ssize_t dropped = used - dims[0];
+    Py_DECREF(capsule);
+    if (records == NULL)
+        return NULL;
+    return Py_BuildValue("(Nn)", records, dropped);
 }
 
 /* ------------------------------------------------------------------ */
@@ -729,6 +943,8 @@ PyDoc_STRVAR(increment_doc,
 static PyObject *Counter_increment(CounterObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"n", "mode", "release_gil", NULL};
+    core_state *st = PyType_GetModuleState(Py_TYPE(self));
+    const int64_t t_enter = trace_enter(st);
     PyObject *n_obj, *mode_obj = NULL, *release_obj = NULL;
     int64_t n;
     int mode = PL_RACY, release;
@@ -741,20 +957,17 @@ static PyObject *Counter_increment(CounterObject *self, PyObject *args, PyObject
 
     /* Keep the Counter (and so its mutex) alive while other threads run. */
     Py_INCREF(self);
-    int interrupted = 0;
     gil_policy g;
-    gil_begin(&g, release);
+    gil_begin(&g, st, K_INCREMENT, t_enter, release);
     for (int64_t done = 0; done < n; done += COUNTER_CHUNK) {
         pl_counter_add(&self->c, n - done < COUNTER_CHUNK ? n - done : COUNTER_CHUNK,
                        (pl_counter_mode)mode);
-        if (gil_checkpoint(&g) < 0) {
-            interrupted = 1;
+        if (gil_checkpoint(&g) < 0)
             break;
-        }
     }
     gil_end(&g);
     Py_DECREF(self);
-    if (interrupted)
+    if (g.failed)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -814,8 +1027,38 @@ static PyMethodDef core_methods[] = {
      cpu_work_doc},
     {"io_wait", (PyCFunction)(void (*)(void))core_io_wait, METH_VARARGS | METH_KEYWORDS,
      io_wait_doc},
+    {"_trace_start", core_trace_start, METH_O, trace_start_doc},
+    {"_trace_stop", core_trace_stop, METH_NOARGS, trace_stop_doc},
     {NULL, NULL, 0, NULL},
 };
+
+/* A tuple of str from a NULL-terminated list. */
+static PyObject *str_tuple(const char *const *names)
+{
+    Py_ssize_t n = 0;
+    while (names[n])
+        n++;
+    PyObject *t = PyTuple_New(n);
+    for (Py_ssize_t i = 0; t && i < n; i++) {
+        PyObject *s = PyUnicode_FromString(names[i]);
+        if (s == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, s);
+    }
+    return t;
+}
+
+static int add_str_tuple(PyObject *module, const char *name, const char *const *names)
+{
+    PyObject *t = str_tuple(names);
+    if (t == NULL)
+        return -1;
+    int rc = PyModule_AddObjectRef(module, name, t);
+    Py_DECREF(t);
+    return rc;
+}
 
 #if defined(__clang__)
 #define PL_COMPILER "clang " __clang_version__
@@ -845,7 +1088,15 @@ static int core_exec(PyObject *module)
         return -1;
     if (PyModule_AddObjectRef(module, "Counter", st->CounterType) < 0)
         return -1;
-    if (PyModule_AddStringConstant(module, "COMPILER", PL_COMPILER) < 0)
+    if (PyModule_AddStringConstant(module, "COMPILER", PL_COMPILER) < 0 ||
+        add_str_tuple(module, "_TRACE_FIELDS", trace_fields) < 0 ||
+        add_str_tuple(module, "_TRACE_KERNELS", kernel_names) < 0)
+        return -1;
+#ifdef PARLAB_NO_TRACE
+    if (PyModule_AddIntConstant(module, "_TRACE_BUILT", 0) < 0)
+#else
+    if (PyModule_AddIntConstant(module, "_TRACE_BUILT", 1) < 0)
+#endif
         return -1;
     return 0;
 }
@@ -856,6 +1107,7 @@ static int core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->SeedSequence);
     Py_VISIT(st->uint64);
     Py_VISIT(st->CounterType);
+    Py_VISIT(st->trace);
     return 0;
 }
 
@@ -865,6 +1117,7 @@ static int core_clear(PyObject *module)
     Py_CLEAR(st->SeedSequence);
     Py_CLEAR(st->uint64);
     Py_CLEAR(st->CounterType);
+    Py_CLEAR(st->trace);
     return 0;
 }
 

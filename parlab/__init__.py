@@ -7,8 +7,18 @@ forgot to release it.
 """
 from parlab._core import Counter, cdist, count_hits, cpu_work, estimate_pi, io_wait
 from parlab._info import info
+from parlab.tracing import Trace, trace
 
 from parlab._version import __version__
 
-__all__ = ["Counter", "cdist", "count_hits", "cpu_work", "estimate_pi", "info",
-           "io_wait", "__version__"]
+__all__ = ["Counter", "Trace", "cdist", "count_hits", "cpu_work", "estimate_pi", "info",
+           "io_wait", "trace", "__version__"]
+
+
+def __getattr__(name):
+    # parlab.plot pulls in matplotlib: load it on first use only.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module("parlab.plot")
+    raise AttributeError(f"module 'parlab' has no attribute {name!r}")

@@ -1,0 +1,109 @@
+"""Drawing a trace: one row per thread, bars coloured by what the thread did.
+
+Only draws; the measuring is in :mod:`parlab.tracing`. Exposed as
+``parlab.plot.timeline``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.patches import Patch
+
+STATES = {
+    # state: (colour, legend label)
+    "released": ("#2ca02c", "working, GIL released"),
+    "held": ("#ff7f0e", "working, holding the GIL"),
+    "wait": ("#d62728", "waiting for the GIL"),
+    "span": ("#9e9e9e", "Python span"),
+}
+
+# Bars closer than this fraction of the whole trace are merged: at notebook
+# size that is under a pixel, and thousands of calls stay a few rectangles.
+MERGE_FRACTION = 1e-3
+
+
+def merge_intervals(starts: np.ndarray, ends: np.ndarray, gap: float) -> list[tuple[float, float]]:
+    """(start, width) pairs covering the intervals, joining those closer than gap."""
+    if len(starts) == 0:
+        return []
+    order = np.argsort(starts, kind="stable")
+    merged: list[list[float]] = []
+    for s, e in zip(starts[order], ends[order]):
+        if merged and s <= merged[-1][1] + gap:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return [(s, e - s) for s, e in merged]
+
+
+def _segments(tr, t0: int, scale: float) -> dict[tuple[int, str], tuple[list, list]]:
+    """(thread, state) -> (starts, ends) in display units."""
+    ev = tr.events
+    segs: dict[tuple[int, str], tuple[list, list]] = {}
+
+    def add(thread, state, start_ns, end_ns):
+        starts, ends = segs.setdefault((int(thread), state), ([], []))
+        starts.append((start_ns - t0) / scale)
+        ends.append((end_ns - t0) / scale)
+
+    for row in ev.itertuples(index=False):
+        if row.kind == "span":
+            add(row.thread, "span", row.start_ns, row.end_ns)
+        elif row.gil_held:
+            add(row.thread, "held", row.work_start_ns, row.work_end_ns)
+        else:
+            add(row.thread, "released", row.work_start_ns, row.work_end_ns)
+            add(row.thread, "wait", row.work_end_ns, int(row.reacquired_ns))
+    for row in tr.waits.itertuples(index=False):
+        add(row.thread, "wait", row.start_ns, row.end_ns)
+    return segs
+
+
+def timeline(tr, ax=None, *, title: str | None = None):
+    """Gantt chart of a finished :class:`parlab.Trace`: one row per thread.
+
+    Bars show work with the GIL released, work holding the GIL, waits to get
+    the GIL back, and Python spans (``tr.span``), on a time axis starting at
+    the first event. Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    ev = tr.events
+    threads = list(dict.fromkeys(ev.thread.tolist()))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(threads), 1)))
+    if len(ev) == 0:
+        ax.set_title(title or "no kernel calls recorded")
+        ax.set_yticks([])
+        return ax
+
+    t0 = int(ev.start_ns.min())
+    wall_ns = int(ev.end_ns.max()) - t0
+    scale, unit = (1e6, "ms") if wall_ns < 10e9 else (1e9, "s")
+    gap = MERGE_FRACTION * wall_ns / scale
+    segs = _segments(tr, t0, scale)
+    row_of = {t: i for i, t in enumerate(threads)}
+    for (thread, state), (starts, ends) in segs.items():
+        colour, _ = STATES[state]
+        y = row_of[thread]
+        bars = merge_intervals(np.asarray(starts), np.asarray(ends), gap)
+        if state == "span":
+            ax.broken_barh(bars, (y - 0.4, 0.8), facecolors="none", edgecolors=colour,
+                           hatch="///", linewidth=0.8, zorder=1)
+        else:
+            ax.broken_barh(bars, (y - 0.3, 0.6), facecolors=colour, zorder=2 + (state == "wait"))
+
+    ax.set_yticks(range(len(threads)), [tr.thread_label(t) for t in threads])
+    ax.set_ylim(len(threads) - 0.5, -0.5)
+    ax.set_xlim(0, wall_ns / scale)
+    ax.set_xlabel(f"time since the first call ({unit})")
+    present = {state for _, state in segs}
+    ax.legend(handles=[Patch(facecolor="none" if s == "span" else c, edgecolor=c,
+                             hatch="///" if s == "span" else None, label=label)
+                       for s, (c, label) in STATES.items() if s in present],
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
+    summary = tr.summary()
+    ax.set_title(title or f"parallelism {summary['parallelism']:.2f}, "
+                          f"GIL wait {summary['gil_wait_s'] * 1e3:.1f} ms, "
+                          f"{summary['calls']} calls")
+    ax.grid(axis="x", alpha=0.3)
+    return ax

@@ -1,0 +1,203 @@
+"""Per-call GIL tracing: what every thread's kernel calls did, and when.
+
+The C kernels record, while a trace is on, when each call entered, released
+the GIL, finished its work, got the GIL back and returned, plus every wait to
+re-take the GIL during the work. ``parlab.plot.timeline`` draws it.
+
+    with parlab.trace() as tr:
+        run_my_threads()
+    tr.events, tr.waits, tr.summary()
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from parlab import _core
+
+_FIELDS = {name: i for i, name in enumerate(_core._TRACE_FIELDS)}
+_NS = 1e-9
+
+EVENT_COLUMNS = [
+    "kind", "kernel", "thread", "native_thread", "call", "start_ns", "work_start_ns",
+    "released_ns", "work_end_ns", "reacquired_ns", "end_ns", "work_s", "gil_wait_s",
+    "gil_held", "n_waits", "completed",
+]
+WAIT_COLUMNS = ["call", "kernel", "thread", "start_ns", "end_ns", "wait_s"]
+
+
+class Trace:
+    """Records every parlab kernel call made in any thread while it is active.
+
+    Use it as a context manager (``with parlab.trace() as tr:``); the results
+    are read after the block. ``capacity`` bounds the records kept (one per
+    call plus one per wait for the GIL inside a call); what does not fit is
+    counted in ``summary()["dropped"]``. Calls still running when the block
+    ends are not recorded. One trace records at a time.
+    """
+
+    def __init__(self, capacity: int = 100_000):
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"trace: capacity must be an int, not {type(capacity).__name__}")
+        self.capacity = capacity
+        self._records: np.ndarray | None = None
+        self._spans: list[tuple[str, int, int, int, int]] = []
+        self._thread_names: dict[int, str] = {}
+        self.dropped = 0
+        self._events: pd.DataFrame | None = None
+
+    def __enter__(self) -> "Trace":
+        if self._records is not None:
+            raise RuntimeError("trace: this Trace has already recorded; make a new one")
+        _core._trace_start(self.capacity)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._records, self.dropped = _core._trace_stop()
+        self._thread_names.update((t.ident, t.name) for t in threading.enumerate())
+
+    @contextlib.contextmanager
+    def span(self, name: str) -> Iterator[None]:
+        """Mark a stretch of Python code (a pure-Python task, say) on the timeline."""
+        me = threading.current_thread()
+        self._thread_names[me.ident] = me.name
+        start = time.perf_counter_ns()
+        try:
+            yield
+        finally:
+            self._spans.append((name, me.ident, me.native_id, start, time.perf_counter_ns()))
+
+    def _finished(self) -> np.ndarray:
+        if self._records is None:
+            raise RuntimeError("trace: results are available once the `with` block has ended")
+        return self._records
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """One row per kernel call (kind "kernel") or span (kind "span"), by start time.
+
+        Times are nanoseconds on the clock of ``time.perf_counter_ns()``.
+        ``work_s`` is time spent working (GIL waits inside the call left
+        out), ``gil_wait_s`` the time spent waiting to get the GIL back,
+        ``gil_held`` whether the work ran holding the GIL.
+        """
+        if self._events is None:
+            self._events = self._build_events()
+        return self._events
+
+    def _build_events(self) -> pd.DataFrame:
+        rec = self._finished()
+        calls = rec[rec[:, _FIELDS["kind"]] == 0]
+
+        def col(name: str) -> np.ndarray:
+            return calls[:, _FIELDS[name]]
+
+        released = col("t_released") >= 0
+        final_wait = np.where(released, col("t_reacquired") - col("t_work_end"), 0)
+        checkpoint_waits = col("wait_ns") - final_wait
+        kernels = pd.DataFrame({
+            "kind": "kernel",
+            "kernel": np.array(_core._TRACE_KERNELS, dtype=object)[col("kernel")],
+            "thread": col("thread"),
+            "native_thread": col("native_thread"),
+            "call": col("call"),
+            "start_ns": col("t_enter"),
+            "work_start_ns": col("t_work_start"),
+            "released_ns": pd.array(np.where(released, col("t_released"), 0), dtype="Int64"),
+            "work_end_ns": col("t_work_end"),
+            "reacquired_ns": pd.array(np.where(released, col("t_reacquired"), 0), dtype="Int64"),
+            "end_ns": col("t_return"),
+            "work_s": (col("t_work_end") - col("t_work_start") - checkpoint_waits) * _NS,
+            "gil_wait_s": col("wait_ns") * _NS,
+            "gil_held": col("gil_held") == 1,
+            "n_waits": col("n_waits"),
+            "completed": col("completed") == 1,
+        })
+        kernels.loc[~released, ["released_ns", "reacquired_ns"]] = pd.NA
+        spans = pd.DataFrame(self._spans, columns=["kernel", "thread", "native_thread",
+                                                   "start_ns", "end_ns"])
+        spans = spans.assign(
+            kind="span", call=-1, work_start_ns=spans.start_ns, work_end_ns=spans.end_ns,
+            released_ns=pd.array([pd.NA] * len(spans), dtype="Int64"),
+            reacquired_ns=pd.array([pd.NA] * len(spans), dtype="Int64"),
+            work_s=(spans.end_ns - spans.start_ns) * _NS, gil_wait_s=0.0, gil_held=True,
+            n_waits=0, completed=True)
+        frames = [f[EVENT_COLUMNS] for f in (kernels, spans) if len(f)]
+        if not frames:
+            return kernels[EVENT_COLUMNS]
+        events = pd.concat(frames, ignore_index=True)
+        return events.sort_values("start_ns", kind="stable").reset_index(drop=True)
+
+    @property
+    def waits(self) -> pd.DataFrame:
+        """Every wait to get the GIL back inside a call released from it."""
+        rec = self._finished()
+        w = rec[rec[:, _FIELDS["kind"]] == 1]
+        start, end = w[:, _FIELDS["t_enter"]], w[:, _FIELDS["t_return"]]
+        return pd.DataFrame({
+            "call": w[:, _FIELDS["call"]],
+            "kernel": np.array(_core._TRACE_KERNELS, dtype=object)[w[:, _FIELDS["kernel"]]],
+            "thread": w[:, _FIELDS["thread"]],
+            "start_ns": start,
+            "end_ns": end,
+            "wait_s": (end - start) * _NS,
+        }, columns=WAIT_COLUMNS)
+
+    def thread_label(self, ident: int) -> str:
+        """The thread's name where known (alive at the end, or it made a span),
+        else "thread k", numbered by first appearance in the trace."""
+        ident = int(ident)
+        if ident in self._thread_names:
+            return self._thread_names[ident]
+        order = list(dict.fromkeys(self.events.thread.tolist()))
+        return f"thread {order.index(ident) + 1}" if ident in order else f"thread {ident}"
+
+    def summary(self) -> dict[str, Any]:
+        """Overall figures.
+
+        wall_s: first start to last end, over calls and spans.
+        parallelism: kernel work time / wall time: about 1 when the calls took
+            turns, up to the number of cores when they ran in parallel.
+        gil_wait_s: total time kernels waited to get the GIL back.
+        dropped: records lost to a full buffer.
+        threads: a DataFrame of per-thread calls, work, GIL waits and busy time.
+        """
+        ev = self.events
+        kernels = ev[ev.kind == "kernel"]
+        wall_ns = int(ev.end_ns.max() - ev.start_ns.min()) if len(ev) else 0
+        wall_s = wall_ns * _NS
+        work_s = float(kernels.work_s.sum())
+        threads = (
+            ev.assign(busy_s=(ev.end_ns - ev.start_ns) * _NS,
+                      calls=(ev.kind == "kernel").astype(int),
+                      spans=(ev.kind == "span").astype(int),
+                      work_s=ev.work_s.where(ev.kind == "kernel", 0.0))
+            .groupby("thread", sort=False)[["calls", "spans", "work_s", "gil_wait_s", "busy_s"]]
+            .sum()
+            .reset_index()
+        )
+        threads.insert(1, "name", [self.thread_label(t) for t in threads.thread])
+        return {
+            "wall_s": wall_s,
+            "work_s": work_s,
+            "parallelism": work_s / wall_s if wall_s > 0 else 0.0,
+            "gil_wait_s": float(kernels.gil_wait_s.sum()),
+            "calls": int(len(kernels)),
+            "spans": int((ev.kind == "span").sum()),
+            "dropped": int(self.dropped),
+            "threads": threads,
+        }
+
+
+def trace(capacity: int = 100_000) -> Trace:
+    """Record every parlab kernel call, in every thread, inside a ``with`` block.
+
+    ``tr.events`` (a DataFrame, one row per call), ``tr.waits``,
+    ``tr.summary()`` and ``parlab.plot.timeline(tr)`` read it afterwards.
+    """
+    return Trace(capacity)
