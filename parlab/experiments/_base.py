@@ -162,6 +162,16 @@ class Context:
         """seconds(over) / seconds(variant); ``over`` defaults to the baseline."""
         return self.seconds(over or self._baseline) / self.seconds(variant)
 
+    def traced(self, label: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn()`` once under :func:`parlab.trace`; the figure then shows
+        its per-thread GIL timeline next to the speedups. Returns fn's output."""
+        from parlab.tracing import trace
+
+        with trace() as tr:
+            out = fn()
+        self.extras.setdefault("traces", {})[label] = tr
+        return out
+
     def lesson(self, lesson: str, holds: bool, observed: str) -> None:
         self._lessons.append(dict(experiment=self.spec.id, lesson=lesson,
                                   holds=bool(holds), observed=observed))
