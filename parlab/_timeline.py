@@ -101,9 +101,6 @@ def timeline(tr, ax=None, *, title: str | None = None):
                              hatch="///" if s == "span" else None, label=label)
                        for s, (c, label) in STATES.items() if s in present],
               loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
-    summary = tr.summary()
-    ax.set_title(title or f"parallelism {summary['parallelism']:.2f}, "
-                          f"GIL wait {summary['gil_wait_s'] * 1e3:.1f} ms, "
-                          f"{summary['calls']} calls")
+    ax.set_title(title or tr.describe(), fontsize="medium")
     ax.grid(axis="x", alpha=0.3)
     return ax

@@ -157,6 +157,12 @@ class Trace:
         order = list(dict.fromkeys(self.events.thread.tolist()))
         return f"thread {order.index(ident) + 1}" if ident in order else f"thread {ident}"
 
+    def describe(self) -> str:
+        """The summary in one line, for titles and reports."""
+        s = self.summary()
+        return (f"parallelism {s['parallelism']:.2f}, GIL wait {s['gil_wait_s'] * 1e3:.1f} ms, "
+                f"{s['calls']} calls in {len(s['threads'])} threads over {s['wall_s']:.3f} s")
+
     def summary(self) -> dict[str, Any]:
         """Overall figures.
 

@@ -8,6 +8,7 @@ lecture's lessons with :meth:`Context.lesson`, and returns
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -122,24 +123,40 @@ class Context:
     def measure(self, variant: str, fn: Callable[[], Any], *, backend: str,
                 workers: int = 1, release_gil: bool | None = None,
                 check: Callable[[Any], bool] | None = None,
-                baseline: bool = False, repeats: int | None = None) -> Any:
+                baseline: bool = False, repeats: int | None = None,
+                trace: bool = False) -> Any:
         """Time ``fn()`` (median of repeats), check its output, record a row.
 
         Returns the output of the last run so the caller can inspect it.
         ``baseline=True`` marks the variant every speedup is relative to
-        (default: the first variant measured).
+        (default: the first variant measured). ``trace=True`` records the
+        last run with :func:`parlab.trace`; the figure and the report then
+        show its per-thread GIL timeline.
         """
         times = []
         out = None
-        for _ in range(repeats or self.repeats):
-            t0 = time.perf_counter()
-            out = fn()
-            times.append(time.perf_counter() - t0)
+        n = repeats or self.repeats
+        for i in range(n):
+            with self._maybe_trace(variant, trace and i == n - 1):
+                t0 = time.perf_counter()
+                out = fn()
+                times.append(time.perf_counter() - t0)
         correct = bool(check(out)) if check is not None else True
         self.record(variant, statistics.median(times), backend=backend,
                     workers=workers, release_gil=release_gil, correct=correct,
                     baseline=baseline)
         return out
+
+    @contextlib.contextmanager
+    def _maybe_trace(self, variant: str, on: bool):
+        if not on:
+            yield
+            return
+        from parlab.tracing import trace
+
+        with trace() as tr:
+            yield
+        self.extras.setdefault("traces", {})[variant] = tr
 
     def record(self, variant: str, seconds: float, *, backend: str,
                workers: int = 1, release_gil: bool | None = None,
@@ -161,16 +178,6 @@ class Context:
     def speedup(self, variant: str, over: str | None = None) -> float:
         """seconds(over) / seconds(variant); ``over`` defaults to the baseline."""
         return self.seconds(over or self._baseline) / self.seconds(variant)
-
-    def traced(self, label: str, fn: Callable[[], Any]) -> Any:
-        """Run ``fn()`` once under :func:`parlab.trace`; the figure then shows
-        its per-thread GIL timeline next to the speedups. Returns fn's output."""
-        from parlab.tracing import trace
-
-        with trace() as tr:
-            out = fn()
-        self.extras.setdefault("traces", {})[label] = tr
-        return out
 
     def lesson(self, lesson: str, holds: bool, observed: str) -> None:
         self._lessons.append(dict(experiment=self.spec.id, lesson=lesson,

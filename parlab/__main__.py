@@ -1,0 +1,116 @@
+"""Command line: ``python -m parlab {list,reproduce,info}`` (also the ``parlab`` script)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "reproduce":
+        return _reproduce(parser, args)
+    if args.command == "list":
+        return _list()
+    return _info()
+
+
+def _parser() -> argparse.ArgumentParser:
+    from parlab.experiments import SCALES, default_scale
+
+    parser = argparse.ArgumentParser(
+        prog="parlab", description="Runnable, measurable lessons of parallel Python.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the lectures' experiments")
+    sub.add_parser("info", help="versions, compiler, cores and GIL of this installation")
+    rep = sub.add_parser(
+        "reproduce", help="run experiments and write a report folder",
+        description="Run experiments, print their tables and lessons, and write "
+                    "results.csv, lessons.csv, one PNG per experiment and report.md. "
+                    "Exits non-zero if an experiment fails or gives a wrong output.")
+    rep.add_argument("--scale", choices=SCALES, default=default_scale(),
+                     help="problem sizes: tiny (seconds), quick, full (minutes); "
+                          "default: $PARLAB_SCALE, else quick")
+    rep.add_argument("--only", metavar="IDS",
+                     help="comma-separated experiment ids, e.g. L0.6,L3.2 (default: all)")
+    rep.add_argument("--out", metavar="DIR", type=Path, default=Path("parlab-report"),
+                     help="folder for the report (default: parlab-report)")
+    return parser
+
+
+def _list() -> int:
+    from parlab.experiments import catalog
+
+    for row in catalog().itertuples():
+        print(f"{row.id:<6} {row.title}\n       {row.shows}")
+    return 0
+
+
+def _info() -> int:
+    import parlab
+
+    for key, value in parlab.info().items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def _select(parser: argparse.ArgumentParser, only: str | None) -> list[str]:
+    from parlab.experiments import catalog
+
+    valid = list(catalog().id)
+    if not only:
+        return valid
+    wanted = list(dict.fromkeys(i.strip() for i in only.split(",") if i.strip()))
+    unknown = [i for i in wanted if i not in valid]
+    if unknown or not wanted:
+        parser.error(f"unknown experiment id(s): {', '.join(unknown) or repr(only)}; "
+                     f"valid ids: {', '.join(valid)}")
+    return wanted
+
+
+def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    # Pick a file-only backend before anything imports pyplot: no display needed.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tqdm import tqdm
+
+    from parlab import report
+    from parlab.experiments import run
+
+    ids = _select(parser, args.only)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results, failures = [], {}
+    start = time.perf_counter()
+    # disable=None: a bar on a terminal, nothing in logs and pipes.
+    bar = tqdm(ids, desc="experiments", unit="exp", file=sys.stderr, disable=None)
+    for id in bar:
+        bar.set_postfix_str(id)
+        try:
+            result = run(id, scale=args.scale)
+            report.save_figure(result, args.out)
+        except Exception as exc:  # one broken experiment must not stop the others
+            failures[id] = f"{type(exc).__name__}: {exc}"
+            tqdm.write(f"== {id} FAILED\n{traceback.format_exc()}", file=sys.stderr)
+            continue
+        results.append(result)
+        wrong = result.table.variant[~result.table.correct.astype(bool)]
+        if len(wrong):
+            failures[id] = "output failed its check: " + ", ".join(wrong)
+        tqdm.write(report.format_result(result))
+    bar.close()
+    path = report.write_report(args.out, results, failures, scale=args.scale,
+                               seconds=time.perf_counter() - start)
+    print(f"report: {path}")
+    for id, why in failures.items():
+        print(f"FAILED {id}: {why}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The lectures' own approaches, rewritten in pure Python."""

@@ -1,0 +1,343 @@
+"""Waiting and computing tasks, and the threads that share their results.
+
+Lectures 002-004 build their lessons from two kinds of task: one that waits
+(``long_io``: I/O, a network reply, a user) and one that computes
+(``long_comp``). Both take ``(i, results)`` and store their answer in the
+``results`` dict as well as returning it, so one can see who shares memory
+with whom. The parlab kernels get the same shape in :func:`kernel_io` and
+:func:`kernel_comp`. Every task is a module-level function (bound with
+:func:`functools.partial`) so processes can run it too.
+
+Also here: the runners that start such tasks serially, in threads, in a
+``multiprocessing.Pool`` or a ``concurrent.futures`` executor, and the small
+shared-state programs of lecture 003 (counters, a prime search writing into
+its argument, a double-buffered read/compute loop).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import threading
+import time
+from typing import Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import parlab
+
+Task = Callable[[int, dict], Any]
+
+
+# --- the two kinds of task --------------------------------------------------
+
+def long_io(i: int, results: dict, *, seconds: float) -> int:
+    """Wait ``seconds`` without computing (``time.sleep``), then store and return ``2 * i``."""
+    time.sleep(seconds)
+    results[i] = 2 * i
+    return results[i]
+
+
+def compute_loop(iterations: int) -> float:
+    """The lecture's compute loop: square when x is even, square-root otherwise.
+
+    Bit-identical to :func:`parlab.cpu_work` (both call C's ``pow``), which is
+    what makes the C kernel a fair stand-in for this loop.
+    """
+    x = 0.0
+    for y in range(iterations):
+        if x % 2 == 0:
+            x = (x - y) ** 2
+        else:
+            x = (x + y) ** 0.5
+    return x
+
+
+def long_comp(i: int, results: dict, *, iterations: int) -> float:
+    """Run :func:`compute_loop` in pure Python (holding the GIL); store and return x."""
+    results[i] = compute_loop(iterations)
+    return results[i]
+
+
+def kernel_io(i: int, results: dict, *, seconds: float, release_gil: bool) -> int:
+    """:func:`long_io` with :func:`parlab.io_wait` doing the waiting."""
+    parlab.io_wait(seconds, release_gil=release_gil)
+    results[i] = 2 * i
+    return results[i]
+
+
+def kernel_comp(i: int, results: dict, *, iterations: int, release_gil: bool) -> float:
+    """:func:`long_comp` with :func:`parlab.cpu_work` doing the computing."""
+    results[i] = parlab.cpu_work(iterations, release_gil=release_gil)
+    return results[i]
+
+
+def nap(seconds: float) -> None:
+    """Sleep; used to make every worker of a fresh pool start before timing."""
+    time.sleep(seconds)
+
+
+def calibrate(run: Callable[[int], Any], seconds: float) -> int:
+    """The iteration count for which ``run(iterations)`` takes about ``seconds``."""
+    iterations = 1000
+    while True:
+        t0 = time.perf_counter()
+        run(iterations)
+        elapsed = time.perf_counter() - t0
+        # An eighth of the target is long enough to time and short enough to be cheap.
+        if elapsed >= seconds / 8:
+            return max(1, round(iterations * seconds / elapsed))
+        iterations *= 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """``n`` copies of one task and the results they must give, in task order."""
+
+    name: str
+    task: Task
+    expected: tuple
+    release_gil: bool | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.expected)
+
+    def returned_right(self, outcome: "Outcome") -> bool:
+        """Every task returned its expected value."""
+        return list(outcome.returned) == list(self.expected)
+
+    def shared_right(self, outcome: "Outcome") -> bool:
+        """The caller's dict holds every result (true only where memory is shared)."""
+        return outcome.shared == dict(enumerate(self.expected))
+
+
+def lecture_jobs(n_tasks: int, seconds: float) -> dict[str, Job]:
+    """The lectures' waiting and computing jobs, each task lasting about ``seconds``.
+
+    Keys: ``long_io``, ``long_comp`` (pure Python), ``io_wait released|held``,
+    ``cpu_work released|held`` (parlab). Compute sizes are calibrated on this
+    machine so that every job has about the same serial time, which makes their
+    speedups comparable in one table.
+    """
+    py_iters = calibrate(compute_loop, seconds)
+    c_iters = calibrate(parlab.cpu_work, seconds)
+    py_value = parlab.cpu_work(py_iters)  # C gives the pure-Python loop's answer
+    c_value = parlab.cpu_work(c_iters)
+    waited = tuple(2 * i for i in range(n_tasks))
+    jobs = [
+        Job("long_io", functools.partial(long_io, seconds=seconds), waited),
+        Job("long_comp", functools.partial(long_comp, iterations=py_iters),
+            (py_value,) * n_tasks),
+    ]
+    for release in (True, False):
+        mode = "released" if release else "held"
+        jobs.append(Job(f"io_wait {mode}",
+                        functools.partial(kernel_io, seconds=seconds, release_gil=release),
+                        waited, release))
+        jobs.append(Job(f"cpu_work {mode}",
+                        functools.partial(kernel_comp, iterations=c_iters, release_gil=release),
+                        (c_value,) * n_tasks, release))
+    return {job.name: job for job in jobs}
+
+
+# --- running n tasks --------------------------------------------------------
+
+class Outcome(NamedTuple):
+    """What the caller sees after running tasks ``0..n-1``."""
+
+    shared: dict  # the dict handed to every task, as the caller sees it afterwards
+    returned: list  # each task's return value, in task order
+
+
+def run_serial(task: Task, n: int) -> Outcome:
+    """Run the tasks one after the other in this thread."""
+    shared: dict = {}
+    return Outcome(shared, [task(i, shared) for i in range(n)])
+
+
+def run_threads(task: Task, n: int) -> Outcome:
+    """One ``threading.Thread`` per task; results are read from the shared dict.
+
+    ``Thread`` drops return values, so like the lecture we rely on the dict the
+    threads share with us.
+    """
+    shared: dict = {}
+    run_together([functools.partial(task, i, shared) for i in range(n)])
+    return Outcome(shared, [shared.get(i) for i in range(n)])
+
+
+def run_apply_async(pool, task: Task, n: int) -> Outcome:
+    """``pool.apply_async`` per task; return values come back through ``get()``."""
+    shared: dict = {}
+    pending = [pool.apply_async(task, (i, shared)) for i in range(n)]
+    return Outcome(shared, [p.get() for p in pending])
+
+
+def run_submit(executor, task: Task, n: int) -> Outcome:
+    """``executor.submit`` per task (thread or process executor); ``result()`` collects."""
+    shared: dict = {}
+    futures = [executor.submit(task, i, shared) for i in range(n)]
+    return Outcome(shared, [f.result() for f in futures])
+
+
+def warm_up(pool, workers: int) -> None:
+    """Make a fresh pool start all its workers so their start-up isn't timed.
+
+    Works for ``multiprocessing.Pool`` and ``concurrent.futures`` executors:
+    each worker picks up one short nap while the others are still busy.
+    """
+    list(pool.map(nap, [0.05] * workers, chunksize=1))
+
+
+def run_together(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run each call in its own thread, all released at once by a barrier.
+
+    Returns the calls' results in order; re-raises the first exception a
+    thread raised. The barrier makes the threads really overlap, so that
+    races and GIL effects show even for short calls.
+    """
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def worker(j: int) -> None:
+        barrier.wait()
+        try:
+            results[j] = calls[j]()
+        except BaseException as exc:  # handed to the caller below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(j,)) for j in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+# --- lecture 003: arguments, counters, overlapping ---------------------------
+
+def is_prime(num: int) -> bool:
+    """Trial division up to the square root."""
+    if num < 2:
+        return False
+    return all(num % d for d in range(2, math.isqrt(num) + 1))
+
+
+def last_prime_scalar(lower: int, upper: int, last: int) -> None:
+    """Rebind the parameter ``last`` to each prime found: the caller never sees it."""
+    for num in range(lower, upper + 1):
+        if is_prime(num):
+            last = num  # noqa: F841 - rebinding a local is the point of the lesson
+
+
+def last_prime_slot(lower: int, upper: int, last: list,
+                    go: threading.Event | None = None) -> None:
+    """Write each prime found into ``last[0]``: the caller's list sees it.
+
+    With ``go``, wait for it first, so the caller can look at the list while
+    the thread has certainly not written yet.
+    """
+    if go is not None:
+        go.wait()
+    for num in range(lower, upper + 1):
+        if is_prime(num):
+            last[0] = num
+
+
+def add_one_each(slot: list, n: int) -> None:
+    """The lecture's unprotected ``slot[0] = slot[0] + 1``, n times."""
+    for _ in range(n):
+        slot[0] = slot[0] + 1
+
+
+def add_one_each_locked(slot: list, n: int, lock: threading.Lock) -> None:
+    """The same under a ``threading.Lock`` taken for every single increment."""
+    for _ in range(n):
+        with lock:
+            slot[0] = slot[0] + 1
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` as ``parts`` near-equal non-negative integers."""
+    q, r = divmod(total, parts)
+    return [q + (k < r) for k in range(parts)]
+
+
+def sequential(read: Callable[[int], Any], compute: Callable[[Any], Any],
+               n: int) -> list[Any]:
+    """Read chunk k, then compute on it, for k = 0..n-1."""
+    return [compute(read(k)) for k in range(n)]
+
+
+def double_buffered(read: Callable[[int], Any], compute: Callable[[Any], Any],
+                    n: int) -> list[Any]:
+    """Read chunk k+1 in a thread while this thread computes chunk k.
+
+    Two buffers: the one being filled by the reader thread and the one being
+    computed on; they swap at each step.
+    """
+    if n == 0:
+        return []
+    incoming: list[Any] = [None]
+
+    def fill(k: int) -> None:
+        incoming[0] = read(k)
+
+    reader = threading.Thread(target=fill, args=(0,))
+    reader.start()
+    out = []
+    for k in range(n):
+        reader.join()
+        current = incoming[0]
+        if k + 1 < n:
+            reader = threading.Thread(target=fill, args=(k + 1,))
+            reader.start()
+        out.append(compute(current))
+    return out
+
+
+def per_thread_slots(count: Callable[[int, int], int], n: int, threads: int) -> int:
+    """Split ``n`` samples over threads, one result slot each, then reduce.
+
+    Thread j calls ``count(size_j, start_j)`` on its own share of the samples
+    and writes into ``slots[j]`` only, so no two threads touch the same
+    memory and no lock is needed; the sum afterwards is the reduction.
+    """
+    sizes = split(n, threads)
+    starts = [sum(sizes[:j]) for j in range(threads)]
+    slots = [0] * threads
+
+    def fill(j: int) -> None:
+        slots[j] = count(sizes[j], starts[j])
+
+    run_together([functools.partial(fill, j) for j in range(threads)])
+    return sum(slots)
+
+
+# --- lecture 004: NumPy's own threads ----------------------------------------
+
+def random_pair(seed: int, n: int):
+    """Two n x n standard-normal matrices from one seed."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, n)), rng.standard_normal((n, n))
+
+
+def matmul_job(seed: int, *, n: int, threads: int) -> float:
+    """Multiply :func:`random_pair` with at most ``threads`` BLAS threads; sum the product.
+
+    Runs inside worker processes too: the limit applies to this process's BLAS only.
+    """
+    a, b = random_pair(seed, n)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return float((a @ b).sum())
+
+
+def matmul_sum_reference(seed: int, n: int) -> float:
+    """What :func:`matmul_job` must return, in O(n**2): sum(A @ B) = colsums(A) . rowsums(B)."""
+    a, b = random_pair(seed, n)
+    return float(a.sum(axis=0) @ b.sum(axis=1))
