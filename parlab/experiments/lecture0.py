@@ -345,12 +345,12 @@ def _chunked_setup(ctx: Context) -> tuple[np.ndarray, np.ndarray, list[tuple[int
     return A, ref, bounds
 
 
-@experiment("L0.6", title="Chunked distance blocks in threads",
-            lecture=LECTURE,
-            shows="One thread per chunk speeds up a kernel that releases the GIL; "
-                  "not one that holds it.",
-            sizes=CHUNKED_SIZES)
-def chunked_threads(ctx: Context) -> Result:
+def _chunks_in_parallel(ctx: Context, how: str, backend: str, what: str,
+                        run_blocks: Callable[..., np.ndarray], *, trace: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """The chunks in sequence vs run by ``run_blocks`` (one task per chunk), with
+    the kernel released, held, and SciPy's; the two GIL lessons. Returns the
+    points, SciPy's matrix and the chunk bounds for further variants."""
     A, ref, bounds = _chunked_setup(ctx)
     k = len(bounds)
     for release in (True, False):
@@ -358,20 +358,31 @@ def chunked_threads(ctx: Context) -> Result:
                     lambda: blocks_in_sequence(kernel_rows, A, bounds, release),
                     backend="serial", release_gil=release, check=close_to(ref),
                     baseline=release)
-        ctx.measure(f"thread per chunk, {gil_word(release)}",
-                    lambda: blocks_in_threads(kernel_rows, A, bounds, release),
-                    backend="threading.Thread", workers=k, release_gil=release,
-                    check=close_to(ref), trace=True)
+        ctx.measure(f"{how}, {gil_word(release)}",
+                    lambda: run_blocks(kernel_rows, A, bounds, release),
+                    backend=backend, workers=k, release_gil=release,
+                    check=close_to(ref), trace=trace)
     ctx.measure("chunks in sequence, scipy", lambda: blocks_in_sequence(scipy_rows, A, bounds),
                 backend="serial", check=close_to(ref))
-    ctx.measure("thread per chunk, scipy", lambda: blocks_in_threads(scipy_rows, A, bounds),
-                backend="threading.Thread", workers=k, check=close_to(ref))
-    speedup_lesson(ctx, "Threads speed up a kernel that releases the GIL",
-                   "thread per chunk, released", "chunks in sequence, released", k)
-    no_speedup_lesson(ctx, "Threads give nothing when the kernel holds the GIL",
-                      "thread per chunk, held", "chunks in sequence, held")
+    ctx.measure(f"{how}, scipy", lambda: run_blocks(scipy_rows, A, bounds),
+                backend=backend, workers=k, check=close_to(ref))
+    speedup_lesson(ctx, f"{what} speed up a kernel that releases the GIL",
+                   f"{how}, released", "chunks in sequence, released", k)
+    no_speedup_lesson(ctx, f"{what} give nothing when the kernel holds the GIL",
+                      f"{how}, held", "chunks in sequence, held")
+    return A, ref, bounds
+
+
+@experiment("L0.6", title="Chunked distance blocks in threads",
+            lecture=LECTURE,
+            shows="One thread per chunk speeds up a kernel that releases the GIL; "
+                  "not one that holds it.",
+            sizes=CHUNKED_SIZES)
+def chunked_threads(ctx: Context) -> Result:
+    _, _, bounds = _chunks_in_parallel(ctx, "thread per chunk", "threading.Thread", "Threads",
+                                       blocks_in_threads, trace=True)
     speedup_lesson(ctx, "SciPy's cdist releases the GIL too: its threads speed up",
-                   "thread per chunk, scipy", "chunks in sequence, scipy", k)
+                   "thread per chunk, scipy", "chunks in sequence, scipy", len(bounds))
     return ctx.result()
 
 
@@ -392,27 +403,12 @@ def joblib_threads(task: Callable[..., None], A: np.ndarray,
                   "only when the kernel releases the GIL.",
             sizes=CHUNKED_SIZES)
 def chunked_joblib(ctx: Context) -> Result:
-    A, ref, bounds = _chunked_setup(ctx)
-    k = len(bounds)
-    for release in (True, False):
-        ctx.measure(f"chunks in sequence, {gil_word(release)}",
-                    lambda: blocks_in_sequence(kernel_rows, A, bounds, release),
-                    backend="serial", release_gil=release, check=close_to(ref),
-                    baseline=release)
-        ctx.measure(f"joblib threads, {gil_word(release)}",
-                    lambda: joblib_threads(kernel_rows, A, bounds, release),
-                    backend="joblib[threads]", workers=k, release_gil=release,
-                    check=close_to(ref))
-    ctx.measure("joblib threads, scipy", lambda: joblib_threads(scipy_rows, A, bounds),
-                backend="joblib[threads]", workers=k, check=close_to(ref))
+    A, ref, bounds = _chunks_in_parallel(ctx, "joblib threads", "joblib[threads]",
+                                         "joblib threads", joblib_threads)
     ctx.measure("thread per chunk, released",
                 lambda: blocks_in_threads(kernel_rows, A, bounds, True),
-                backend="threading.Thread", workers=k, release_gil=True,
+                backend="threading.Thread", workers=len(bounds), release_gil=True,
                 check=close_to(ref))
-    speedup_lesson(ctx, "joblib threads speed up a kernel that releases the GIL",
-                   "joblib threads, released", None, k)
-    no_speedup_lesson(ctx, "joblib threads give nothing when the kernel holds the GIL",
-                      "joblib threads, held", "chunks in sequence, held")
     ratio = ctx.seconds("joblib threads, released") / ctx.seconds("thread per chunk, released")
     ctx.lesson("joblib threads cost little more than hand-made threads",
                ratio < 1.5, f"joblib takes {ratio:.2f}x the time of threading.Thread "
