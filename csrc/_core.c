@@ -56,12 +56,12 @@ static inline core_state *get_state(PyObject *module)
 enum {
     F_KIND, F_CALL, F_KERNEL, F_THREAD, F_NATIVE_THREAD, F_T_ENTER, F_T_WORK_START,
     F_T_RELEASED, F_T_WORK_END, F_T_REACQUIRED, F_T_RETURN, F_WAIT_NS, F_N_WAITS,
-    F_GIL_HELD, F_COMPLETED, TRACE_NFIELDS
+    F_GIL_HELD, F_COMPLETED, F_CPU_NS, TRACE_NFIELDS
 };
 static const char *const trace_fields[] = {
     "kind", "call", "kernel", "thread", "native_thread", "t_enter", "t_work_start",
     "t_released", "t_work_end", "t_reacquired", "t_return", "wait_ns", "n_waits",
-    "gil_held", "completed", NULL};
+    "gil_held", "completed", "cpu_ns", NULL};
 
 typedef enum { K_CDIST, K_COUNT_HITS, K_ESTIMATE_PI, K_CPU_WORK, K_IO_WAIT, K_INCREMENT } kernel_id;
 static const char *const kernel_names[] = {"cdist", "count_hits", "estimate_pi", "cpu_work",
@@ -101,7 +101,7 @@ typedef struct {
     /* Tracing, used only when a trace was active as the work began. */
     PyObject *trace;   /* owned reference to the capsule, or NULL */
     int64_t call, kernel, t_enter, t_work_start, t_released, t_work_end, t_reacquired;
-    int64_t wait_ns, n_waits;
+    int64_t wait_ns, n_waits, cpu_start;
 } gil_policy;
 
 /* When a call entered: read only while tracing, so untraced calls pay one branch. */
@@ -135,6 +135,7 @@ static void gil_begin(gil_policy *g, core_state *st, kernel_id kernel, int64_t t
         /* Tracing may have started while the arguments were being parsed. */
         g->t_enter = t_enter >= 0 ? t_enter : g->t_work_start;
         g->t_released = release ? g->t_work_start : -1;
+        g->cpu_start = pl_thread_cpu_ns();
     }
     g->next_check_ns = pl_now_ns() + CHECK_INTERVAL_NS;
     g->ts = release ? PyEval_SaveThread() : NULL;
@@ -197,8 +198,11 @@ static int gil_checkpoint(gil_policy *g)
 /* Ends the work: takes the GIL back and, if traced, writes the call's record. */
 static void gil_end(gil_policy *g)
 {
-    if (g->trace)
+    int64_t cpu_ns = 0;
+    if (g->trace) {
         g->t_work_end = pl_now_ns();
+        cpu_ns = pl_thread_cpu_ns() - g->cpu_start;
+    }
     if (g->ts)
         gil_reacquire(g, 0);
     if (!g->trace)
@@ -218,6 +222,7 @@ static void gil_end(gil_policy *g)
         r[F_N_WAITS] = g->n_waits;
         r[F_GIL_HELD] = !g->release;
         r[F_COMPLETED] = !g->failed;
+        r[F_CPU_NS] = cpu_ns;
     }
     Py_CLEAR(g->trace);
 }

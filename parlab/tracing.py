@@ -25,7 +25,7 @@ _NS = 1e-9
 
 EVENT_COLUMNS = [
     "kind", "kernel", "thread", "native_thread", "call", "start_ns", "work_start_ns",
-    "released_ns", "work_end_ns", "reacquired_ns", "end_ns", "work_s", "gil_wait_s",
+    "released_ns", "work_end_ns", "reacquired_ns", "end_ns", "work_s", "cpu_s", "gil_wait_s",
     "gil_held", "n_waits", "completed",
 ]
 WAIT_COLUMNS = ["call", "kernel", "thread", "start_ns", "end_ns", "wait_s"]
@@ -82,9 +82,10 @@ class Trace:
         """One row per kernel call (kind "kernel") or span (kind "span"), by start time.
 
         Times are nanoseconds on the clock of ``time.perf_counter_ns()``.
-        ``work_s`` is time spent working (GIL waits inside the call left
-        out), ``gil_wait_s`` the time spent waiting to get the GIL back,
-        ``gil_held`` whether the work ran holding the GIL.
+        ``work_s`` is the wall time spent working (GIL waits inside the call
+        left out; a wait such as io_wait counts as work), ``cpu_s`` the CPU
+        time the thread used meanwhile, ``gil_wait_s`` the time spent waiting
+        to get the GIL back, ``gil_held`` whether the work ran holding the GIL.
         """
         if self._events is None:
             self._events = self._build_events()
@@ -113,6 +114,7 @@ class Trace:
             "reacquired_ns": pd.array(np.where(released, col("t_reacquired"), 0), dtype="Int64"),
             "end_ns": col("t_return"),
             "work_s": (col("t_work_end") - col("t_work_start") - checkpoint_waits) * _NS,
+            "cpu_s": col("cpu_ns") * _NS,
             "gil_wait_s": col("wait_ns") * _NS,
             "gil_held": col("gil_held") == 1,
             "n_waits": col("n_waits"),
@@ -125,7 +127,8 @@ class Trace:
             kind="span", call=-1, work_start_ns=spans.start_ns, work_end_ns=spans.end_ns,
             released_ns=pd.array([pd.NA] * len(spans), dtype="Int64"),
             reacquired_ns=pd.array([pd.NA] * len(spans), dtype="Int64"),
-            work_s=(spans.end_ns - spans.start_ns) * _NS, gil_wait_s=0.0, gil_held=True,
+            work_s=(spans.end_ns - spans.start_ns) * _NS, cpu_s=float("nan"), gil_wait_s=0.0,
+            gil_held=True,
             n_waits=0, completed=True)
         frames = [f[EVENT_COLUMNS] for f in (kernels, spans) if len(f)]
         if not frames:
@@ -160,7 +163,8 @@ class Trace:
     def describe(self) -> str:
         """The summary in one line, for titles and reports."""
         s = self.summary()
-        return (f"parallelism {s['parallelism']:.2f}, GIL wait {s['gil_wait_s'] * 1e3:.1f} ms, "
+        return (f"parallelism {s['parallelism']:.2f} (CPU {s['cpu_parallelism']:.2f}), "
+                f"GIL wait {s['gil_wait_s'] * 1e3:.1f} ms, "
                 f"{s['calls']} calls in {len(s['threads'])} threads over {s['wall_s']:.3f} s")
 
     def summary(self) -> dict[str, Any]:
@@ -168,7 +172,11 @@ class Trace:
 
         wall_s: first start to last end, over calls and spans.
         parallelism: kernel work time / wall time: about 1 when the calls took
-            turns, up to the number of cores when they ran in parallel.
+            turns, more when they overlapped. Waiting kernels (io_wait) count,
+            so it can pass the core count, as it can when there are more
+            threads than cores and the OS time-slices them.
+        cpu_parallelism: kernel CPU time / wall time: what the cores really
+            did, at most the core count.
         gil_wait_s: total time kernels waited to get the GIL back.
         dropped: records lost to a full buffer.
         threads: a DataFrame of per-thread calls, work, GIL waits and busy time.
@@ -178,6 +186,7 @@ class Trace:
         wall_ns = int(ev.end_ns.max() - ev.start_ns.min()) if len(ev) else 0
         wall_s = wall_ns * _NS
         work_s = float(kernels.work_s.sum())
+        cpu_s = float(kernels.cpu_s.sum())
         threads = (
             ev.assign(busy_s=(ev.end_ns - ev.start_ns) * _NS,
                       calls=(ev.kind == "kernel").astype(int),
@@ -192,6 +201,8 @@ class Trace:
             "wall_s": wall_s,
             "work_s": work_s,
             "parallelism": work_s / wall_s if wall_s > 0 else 0.0,
+            "cpu_s": cpu_s,
+            "cpu_parallelism": cpu_s / wall_s if wall_s > 0 else 0.0,
             "gil_wait_s": float(kernels.gil_wait_s.sum()),
             "calls": int(len(kernels)),
             "spans": int((ev.kind == "span").sum()),

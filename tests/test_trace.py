@@ -64,6 +64,24 @@ def test_gil_wait_recorded_when_a_held_call_blocks_a_released_one():
     assert longest.wait_s > 0.5 * held.work_s
 
 
+def test_cpu_time_separates_computing_from_waiting():
+    with parlab.trace() as tr:
+        parlab.cpu_work(2_000_000)
+        parlab.io_wait(0.1)
+    work, wait = tr.events.itertuples()
+    assert 0.5 * work.work_s < work.cpu_s <= 1.05 * work.work_s + 1e-3
+    assert wait.cpu_s < 0.5 * wait.work_s
+
+
+def test_cpu_parallelism_never_exceeds_the_cores():
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = 2 * cores  # more threads than cores: wall-time parallelism overstates
+    tr = traced(lambda _: parlab.cpu_work(1_000_000), threads)
+    s = tr.summary()
+    assert s["cpu_parallelism"] <= cores * 1.05
+    assert s["cpu_parallelism"] <= s["parallelism"] * 1.05
+
+
 def test_full_buffer_counts_dropped_records():
     with parlab.trace(capacity=10) as tr:
         for _ in range(100):

@@ -30,6 +30,13 @@ int64_t pl_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t pl_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void pl_sleep_until(int64_t deadline_ns)
 {
     struct timespec ts = {.tv_sec = deadline_ns / 1000000000,
