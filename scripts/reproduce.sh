@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 VENV=${PARLAB_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet .
+# Editable: the extension is compiled into the source tree, so `python -m parlab`
+# works from here as well as from anywhere else.
+"$VENV/bin/python" -m pip install --quiet -e .
 "$VENV/bin/python" -m parlab reproduce "$@"

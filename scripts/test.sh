@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 VENV=${PARLAB_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-PARLAB_WERROR=1 "$VENV/bin/python" -m pip install --quiet ".[test]"
-# The pytest script (not `python -m pytest`) keeps the source tree off sys.path,
-# so the tests import the installed, compiled package.
-"$VENV/bin/pytest" -p no:cacheprovider "$@"
+# Editable: the extension is compiled into the source tree, so `python -m parlab`
+# and the tests import the same package from here or from anywhere else.
+PARLAB_WERROR=1 "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+"$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
