@@ -8,5 +8,5 @@ VENV=${PARLAB_VENV:-.venv}
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # Editable: the extension is compiled into the source tree, so `python -m parlab`
 # works from here as well as from anywhere else.
-"$VENV/bin/python" -m pip install --quiet -e .
+"$VENV/bin/python" -m pip install --quiet -e ".[numba]"
 "$VENV/bin/python" -m parlab reproduce "$@"
