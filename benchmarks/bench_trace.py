@@ -1,4 +1,5 @@
-"""What tracing costs per kernel call: off vs never built, and on vs off.
+"""What tracing costs per kernel call: off vs never built, on vs off, and on
+with thread CPU times (``parlab.trace(cpu_time=True)``) vs off.
 
 Builds parlab._core twice from this source tree into a temporary folder, the
 same way except that one build compiles tracing out (PARLAB_NO_TRACE=1), then
@@ -24,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMER = r"""
 import json, sys, time
 import parlab
-calls, traced = int(sys.argv[1]), sys.argv[2] == "on"
+calls, mode = int(sys.argv[1]), sys.argv[2]
+traced = mode != "off"
 kernels = {
     "cpu_work(1)": lambda: parlab.cpu_work(1),
     "cpu_work(1, release_gil=False)": lambda: parlab.cpu_work(1, release_gil=False),
@@ -35,7 +37,7 @@ for name, fn in kernels.items():
     for _ in range(1000):
         fn()
     if traced:
-        tr = parlab.trace(capacity=calls)
+        tr = parlab.trace(capacity=calls, cpu_time=mode == "on+cpu")
         tr.__enter__()
     t0 = time.perf_counter_ns()
     for _ in range(calls):
@@ -50,18 +52,26 @@ print(json.dumps(out))
 
 
 def build(dest: Path, no_trace: bool) -> Path:
-    env = dict(os.environ)
-    env.pop("PARLAB_NO_TRACE", None)
+    """Install parlab from a copy of this source tree into ``dest`` (a fresh
+    copy each time, so no object file of the other build is reused)."""
+    src = dest.with_name(dest.name + "-src")
+    for item in ("setup.py", "pyproject.toml", "README.md", "MANIFEST.in"):
+        shutil.copy2(ROOT / item, src / item if src.exists() else _mkdir(src) / item)
+    for folder in ("csrc", "parlab"):
+        shutil.copytree(ROOT / folder, src / folder,
+                        ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "PARLAB_NO_TRACE"}
     if no_trace:
         env["PARLAB_NO_TRACE"] = "1"
-    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-b", str(dest),
-                    "-t", str(dest / "tmp")], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    for f in (ROOT / "parlab").rglob("*.py"):
-        target = dest / f.relative_to(ROOT)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(f, target)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-cache-dir", "--target", str(dest), str(src)],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
     return dest
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
 
 
 def measure(build_dir: Path, calls: int, mode: str) -> dict[str, float]:
@@ -80,7 +90,8 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         builds = {"never built": build(Path(tmp) / "notrace", True),
                   "built": build(Path(tmp) / "trace", False)}
-        variants = [("never built", "off"), ("built", "off"), ("built", "on")]
+        variants = [("never built", "off"), ("built", "off"), ("built", "on"),
+                    ("built", "on+cpu")]
         best: dict[tuple[str, str], dict[str, float]] = {}
         for _ in range(args.rounds):
             for b, mode in variants:
@@ -94,11 +105,12 @@ def main(argv=None) -> None:
     info = parlab.info()
     print(f"machine: {info['cpu_count']} CPUs, Python {info['python']}, {info['compiler']}; "
           f"{args.calls} calls per loop, best of {args.rounds} interleaved rounds\n")
-    print(f"{'kernel call':<34}{'never built':>12}{'off':>10}{'on':>10}"
-          f"{'off - never':>13}{'on - off':>10}   (ns per call)")
+    print(f"{'kernel call':<34}{'never built':>12}{'off':>8}{'on':>8}{'on+cpu':>8}"
+          f"{'off - never':>13}{'on - off':>10}{'on+cpu - off':>14}   (ns per call)")
     for k in best[("built", "off")]:
-        never, off, on = (best[v][k] for v in variants)
-        print(f"{k:<34}{never:>12.1f}{off:>10.1f}{on:>10.1f}{off - never:>13.1f}{on - off:>10.1f}")
+        never, off, on, cpu = (best[v][k] for v in variants)
+        print(f"{k:<34}{never:>12.1f}{off:>8.1f}{on:>8.1f}{cpu:>8.1f}"
+              f"{off - never:>13.1f}{on - off:>10.1f}{cpu - off:>14.1f}")
 
 
 if __name__ == "__main__":

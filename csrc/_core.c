@@ -71,6 +71,7 @@ typedef struct {
     Py_ssize_t capacity;
     _Atomic Py_ssize_t next;    /* slots handed out, may pass capacity */
     _Atomic int64_t next_call;  /* call ids */
+    int cpu_time;               /* also read the thread's CPU clock (a syscall, ~0.5 us) */
     int64_t (*rec)[TRACE_NFIELDS];
 } trace_buffer;
 
@@ -101,7 +102,7 @@ typedef struct {
     /* Tracing, used only when a trace was active as the work began. */
     PyObject *trace;   /* owned reference to the capsule, or NULL */
     int64_t call, kernel, t_enter, t_work_start, t_released, t_work_end, t_reacquired;
-    int64_t wait_ns, n_waits, cpu_start;
+    int64_t wait_ns, n_waits, cpu_start; /* cpu_start < 0: CPU time not recorded */
 } gil_policy;
 
 /* When a call entered: read only while tracing, so untraced calls pay one branch. */
@@ -135,7 +136,7 @@ static void gil_begin(gil_policy *g, core_state *st, kernel_id kernel, int64_t t
         /* Tracing may have started while the arguments were being parsed. */
         g->t_enter = t_enter >= 0 ? t_enter : g->t_work_start;
         g->t_released = release ? g->t_work_start : -1;
-        g->cpu_start = pl_thread_cpu_ns();
+        g->cpu_start = tb->cpu_time ? pl_thread_cpu_ns() : -1;
     }
     g->next_check_ns = pl_now_ns() + CHECK_INTERVAL_NS;
     g->ts = release ? PyEval_SaveThread() : NULL;
@@ -198,10 +199,11 @@ static int gil_checkpoint(gil_policy *g)
 /* Ends the work: takes the GIL back and, if traced, writes the call's record. */
 static void gil_end(gil_policy *g)
 {
-    int64_t cpu_ns = 0;
+    int64_t cpu_ns = -1;
     if (g->trace) {
         g->t_work_end = pl_now_ns();
-        cpu_ns = pl_thread_cpu_ns() - g->cpu_start;
+        if (g->cpu_start >= 0)
+            cpu_ns = pl_thread_cpu_ns() - g->cpu_start;
     }
     if (g->ts)
         gil_reacquire(g, 0);
@@ -787,16 +789,19 @@ static PyObject *core_io_wait(PyObject *module, PyObject *args, PyObject *kwargs
 #define MAX_TRACE_CAPACITY (INT64_C(1) << 28)
 
 PyDoc_STRVAR(trace_start_doc,
-"_trace_start($module, capacity, /)\n"
+"_trace_start($module, capacity, cpu_time, /)\n"
 "--\n"
 "\n"
-"Start recording kernel calls into a buffer of `capacity` records.");
+"Start recording kernel calls into a buffer of `capacity` records; with\n"
+"cpu_time, also each call's thread CPU time.");
 
-static PyObject *core_trace_start(PyObject *module, PyObject *arg)
+static PyObject *core_trace_start(PyObject *module, PyObject *args)
 {
     core_state *st = get_state(module);
+    PyObject *cap_obj, *cpu_obj;
     int64_t capacity;
-    if (parse_int64(arg, "trace", "capacity", &capacity) < 0)
+    if (!PyArg_ParseTuple(args, "OO!:_trace_start", &cap_obj, &PyBool_Type, &cpu_obj) ||
+        parse_int64(cap_obj, "trace", "capacity", &capacity) < 0)
         return NULL;
     if (capacity < 1 || capacity > MAX_TRACE_CAPACITY) {
         PyErr_Format(PyExc_ValueError, "trace: capacity must be between 1 and 2**28, got %lld",
@@ -816,6 +821,7 @@ static PyObject *core_trace_start(PyObject *module, PyObject *arg)
         return PyErr_NoMemory();
     }
     tb->capacity = (Py_ssize_t)capacity;
+    tb->cpu_time = cpu_obj == Py_True;
     atomic_init(&tb->next, 0);
     atomic_init(&tb->next_call, 0);
     st->trace = PyCapsule_New(tb, TRACE_CAPSULE, trace_buffer_free);
@@ -1035,7 +1041,7 @@ static PyMethodDef core_methods[] = {
      cpu_work_doc},
     {"io_wait", (PyCFunction)(void (*)(void))core_io_wait, METH_VARARGS | METH_KEYWORDS,
      io_wait_doc},
-    {"_trace_start", core_trace_start, METH_O, trace_start_doc},
+    {"_trace_start", core_trace_start, METH_VARARGS, trace_start_doc},
     {"_trace_stop", core_trace_stop, METH_NOARGS, trace_stop_doc},
     {NULL, NULL, 0, NULL},
 };

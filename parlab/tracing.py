@@ -37,14 +37,19 @@ class Trace:
     Use it as a context manager (``with parlab.trace() as tr:``); the results
     are read after the block. ``capacity`` bounds the records kept (one per
     call plus one per wait for the GIL inside a call); what does not fit is
-    counted in ``summary()["dropped"]``. Calls still running when the block
-    ends are not recorded. One trace records at a time.
+    counted in ``summary()["dropped"]``. ``cpu_time=True`` also records each
+    call's thread CPU time (``cpu_s``, ``cpu_parallelism``), at about 1 us
+    more per call. Calls still running when the block ends are not
+    recorded. One trace records at a time.
     """
 
-    def __init__(self, capacity: int = 100_000):
+    def __init__(self, capacity: int = 100_000, *, cpu_time: bool = False):
         if isinstance(capacity, bool) or not isinstance(capacity, int):
             raise TypeError(f"trace: capacity must be an int, not {type(capacity).__name__}")
+        if not isinstance(cpu_time, bool):
+            raise TypeError(f"trace: cpu_time must be a bool, not {type(cpu_time).__name__}")
         self.capacity = capacity
+        self.cpu_time = cpu_time
         self._records: np.ndarray | None = None
         self._spans: list[tuple[str, int, int, int, int]] = []
         self._thread_names: dict[int, str] = {}
@@ -54,7 +59,7 @@ class Trace:
     def __enter__(self) -> "Trace":
         if self._records is not None:
             raise RuntimeError("trace: this Trace has already recorded; make a new one")
-        _core._trace_start(self.capacity)
+        _core._trace_start(self.capacity, self.cpu_time)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -84,7 +89,7 @@ class Trace:
         Times are nanoseconds on the clock of ``time.perf_counter_ns()``.
         ``work_s`` is the wall time spent working (GIL waits inside the call
         left out; a wait such as io_wait counts as work), ``cpu_s`` the CPU
-        time the thread used meanwhile, ``gil_wait_s`` the time spent waiting
+        time the thread used meanwhile (NaN unless ``cpu_time=True``), ``gil_wait_s`` the time spent waiting
         to get the GIL back, ``gil_held`` whether the work ran holding the GIL.
         """
         if self._events is None:
@@ -114,7 +119,7 @@ class Trace:
             "reacquired_ns": pd.array(np.where(released, col("t_reacquired"), 0), dtype="Int64"),
             "end_ns": col("t_return"),
             "work_s": (col("t_work_end") - col("t_work_start") - checkpoint_waits) * _NS,
-            "cpu_s": col("cpu_ns") * _NS,
+            "cpu_s": np.where(col("cpu_ns") >= 0, col("cpu_ns") * _NS, np.nan),
             "gil_wait_s": col("wait_ns") * _NS,
             "gil_held": col("gil_held") == 1,
             "n_waits": col("n_waits"),
@@ -163,7 +168,8 @@ class Trace:
     def describe(self) -> str:
         """The summary in one line, for titles and reports."""
         s = self.summary()
-        return (f"parallelism {s['parallelism']:.2f} (CPU {s['cpu_parallelism']:.2f}), "
+        cpu = f" (CPU {s['cpu_parallelism']:.2f})" if self.cpu_time else ""
+        return (f"parallelism {s['parallelism']:.2f}{cpu}, "
                 f"GIL wait {s['gil_wait_s'] * 1e3:.1f} ms, "
                 f"{s['calls']} calls in {len(s['threads'])} threads over {s['wall_s']:.3f} s")
 
@@ -176,7 +182,7 @@ class Trace:
             so it can pass the core count, as it can when there are more
             threads than cores and the OS time-slices them.
         cpu_parallelism: kernel CPU time / wall time: what the cores really
-            did, at most the core count.
+            did, at most the core count (NaN unless ``cpu_time=True``).
         gil_wait_s: total time kernels waited to get the GIL back.
         dropped: records lost to a full buffer.
         threads: a DataFrame of per-thread calls, work, GIL waits and busy time.
@@ -186,7 +192,7 @@ class Trace:
         wall_ns = int(ev.end_ns.max() - ev.start_ns.min()) if len(ev) else 0
         wall_s = wall_ns * _NS
         work_s = float(kernels.work_s.sum())
-        cpu_s = float(kernels.cpu_s.sum())
+        cpu_s = float(kernels.cpu_s.sum()) if self.cpu_time else float("nan")
         threads = (
             ev.assign(busy_s=(ev.end_ns - ev.start_ns) * _NS,
                       calls=(ev.kind == "kernel").astype(int),
@@ -202,7 +208,7 @@ class Trace:
             "work_s": work_s,
             "parallelism": work_s / wall_s if wall_s > 0 else 0.0,
             "cpu_s": cpu_s,
-            "cpu_parallelism": cpu_s / wall_s if wall_s > 0 else 0.0,
+            "cpu_parallelism": cpu_s / wall_s if wall_s > 0 else cpu_s * 0.0,
             "gil_wait_s": float(kernels.gil_wait_s.sum()),
             "calls": int(len(kernels)),
             "spans": int((ev.kind == "span").sum()),
@@ -211,10 +217,11 @@ class Trace:
         }
 
 
-def trace(capacity: int = 100_000) -> Trace:
+def trace(capacity: int = 100_000, *, cpu_time: bool = False) -> Trace:
     """Record every parlab kernel call, in every thread, inside a ``with`` block.
 
     ``tr.events`` (a DataFrame, one row per call), ``tr.waits``,
     ``tr.summary()`` and ``parlab.plot.timeline(tr)`` read it afterwards.
+    See :class:`Trace` for ``capacity`` and ``cpu_time``.
     """
-    return Trace(capacity)
+    return Trace(capacity, cpu_time=cpu_time)

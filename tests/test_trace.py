@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 REQUIRED_COLUMNS = {"kernel", "thread", "start_ns", "end_ns", "work_s", "gil_wait_s", "gil_held"}
 
 
-def traced(fn, n_threads, capacity=100_000):
-    with parlab.trace(capacity) as tr:
+def traced(fn, n_threads, capacity=100_000, cpu_time=False):
+    with parlab.trace(capacity, cpu_time=cpu_time) as tr:
         run_threaded(fn, n_threads)
     return tr
 
@@ -65,7 +65,7 @@ def test_gil_wait_recorded_when_a_held_call_blocks_a_released_one():
 
 
 def test_cpu_time_separates_computing_from_waiting():
-    with parlab.trace() as tr:
+    with parlab.trace(cpu_time=True) as tr:
         parlab.cpu_work(2_000_000)
         parlab.io_wait(0.1)
     work, wait = tr.events.itertuples()
@@ -76,10 +76,18 @@ def test_cpu_time_separates_computing_from_waiting():
 def test_cpu_parallelism_never_exceeds_the_cores():
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = 2 * cores  # more threads than cores: wall-time parallelism overstates
-    tr = traced(lambda _: parlab.cpu_work(1_000_000), threads)
+    tr = traced(lambda _: parlab.cpu_work(1_000_000), threads, cpu_time=True)
     s = tr.summary()
     assert s["cpu_parallelism"] <= cores * 1.05
     assert s["cpu_parallelism"] <= s["parallelism"] * 1.05
+
+
+def test_cpu_time_is_opt_in():
+    with parlab.trace() as tr:
+        parlab.cpu_work(1000)
+    assert tr.events.cpu_s.isna().all()
+    assert tr.summary()["cpu_parallelism"] != tr.summary()["cpu_parallelism"]  # NaN
+    assert "CPU" not in tr.describe()
 
 
 def test_full_buffer_counts_dropped_records():
@@ -158,6 +166,12 @@ def test_bad_capacity(capacity, exc):
     with pytest.raises(exc, match="capacity"):
         with parlab.trace(capacity):
             pass
+
+
+@pytest.mark.parametrize("cpu_time", [1, None, "yes"])
+def test_bad_cpu_time(cpu_time):
+    with pytest.raises(TypeError, match="cpu_time"):
+        parlab.trace(cpu_time=cpu_time)
 
 
 def test_interrupted_call_is_recorded_as_not_completed():

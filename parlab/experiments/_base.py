@@ -154,7 +154,7 @@ class Context:
             return
         from parlab.tracing import trace
 
-        with trace() as tr:
+        with trace(cpu_time=True) as tr:
             yield
         self.extras.setdefault("traces", {})[variant] = tr
 
