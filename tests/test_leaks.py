@@ -120,8 +120,11 @@ def test_no_reference_leak(name):
 
 @pytest.mark.parametrize("name", CALLS)
 def test_no_traced_memory_growth(name):
-    growth = traced_growth(CALLS[name][0])
-    assert growth < SLACK, f"{growth} bytes more after {REPEATS} calls"
+    # tracemalloc sees every thread: a background thread left by an earlier
+    # test (tqdm's monitor, a pool's manager) may allocate during one run. A
+    # leak grows every run, so the smallest of three runs is the one to judge.
+    growth = min(traced_growth(CALLS[name][0]) for _ in range(3))
+    assert growth < SLACK, f"{growth} bytes more after {REPEATS} calls, in each of 3 runs"
 
 
 def test_traced_growth_detects_a_small_leak():
