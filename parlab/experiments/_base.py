@@ -106,6 +106,7 @@ class Context:
         self._rows: list[dict[str, Any]] = []
         self._lessons: list[dict[str, Any]] = []
         self._baseline: str | None = None
+        self._speedup_over: dict[str, str] = {}
         self.extras: dict[str, Any] = {}
 
     @property
@@ -124,12 +125,14 @@ class Context:
                 workers: int = 1, release_gil: bool | None = None,
                 check: Callable[[Any], bool] | None = None,
                 baseline: bool = False, repeats: int | None = None,
-                trace: bool = False) -> Any:
+                trace: bool = False, speedup_over: str | None = None) -> Any:
         """Time ``fn()`` (median of repeats), check its output, record a row.
 
         Returns the output of the last run so the caller can inspect it.
         ``baseline=True`` marks the variant every speedup is relative to
-        (default: the first variant measured). ``trace=True`` records the
+        (default: the first variant measured); ``speedup_over`` names another
+        variant for this row alone (one doing the same work another way, where
+        the experiment's baseline does a different amount). ``trace=True`` records the
         last run with :func:`parlab.trace`; the figure and the report then
         show its per-thread GIL timeline.
         """
@@ -144,7 +147,7 @@ class Context:
         correct = bool(check(out)) if check is not None else True
         self.record(variant, statistics.median(times), backend=backend,
                     workers=workers, release_gil=release_gil, correct=correct,
-                    baseline=baseline)
+                    baseline=baseline, speedup_over=speedup_over)
         return out
 
     @contextlib.contextmanager
@@ -160,7 +163,8 @@ class Context:
 
     def record(self, variant: str, seconds: float, *, backend: str,
                workers: int = 1, release_gil: bool | None = None,
-               correct: bool = True, baseline: bool = False) -> None:
+               correct: bool = True, baseline: bool = False,
+               speedup_over: str | None = None) -> None:
         """Record a row timed elsewhere (for example inside worker processes)."""
         if baseline or self._baseline is None:
             self._baseline = variant
@@ -168,6 +172,8 @@ class Context:
             experiment=self.spec.id, variant=variant, backend=backend,
             workers=int(workers), release_gil=release_gil,
             seconds=float(seconds), correct=bool(correct)))
+        if speedup_over is not None:
+            self._speedup_over[variant] = speedup_over
 
     def seconds(self, variant: str) -> float:
         for row in self._rows:
@@ -185,11 +191,8 @@ class Context:
 
     def result(self, figure: FigureFactory | None = None) -> Result:
         table = pd.DataFrame(self._rows, columns=[c for c in TABLE_COLUMNS if c != "speedup"])
-        if len(table):
-            base = table.loc[table.variant == self._baseline, "seconds"].iloc[0]
-            table["speedup"] = base / table["seconds"]
-        else:
-            table["speedup"] = pd.Series(dtype=float)
+        over = [self._speedup_over.get(v, self._baseline) for v in table.variant]
+        table["speedup"] = pd.Series([self.seconds(o) for o in over], dtype=float) / table.seconds
         table["release_gil"] = table["release_gil"].astype(object)
         table = table[TABLE_COLUMNS]
         lessons = pd.DataFrame(self._lessons, columns=LESSON_COLUMNS)

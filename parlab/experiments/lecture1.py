@@ -32,19 +32,6 @@ PURE = "pure Python: "
 
 # ---------------------------------------------------------------- shared pieces
 
-def rebase(result: Result, over: str) -> Result:
-    """Make the speedups of the ``PURE`` rows relative to the row ``over``.
-
-    Those rows do a different amount of work than the kernel rows, so a
-    speedup against the kernel's baseline would mean nothing.
-    """
-    table = result.table
-    group = table.variant.str.startswith(PURE)
-    base = table.loc[table.variant == over, "seconds"].iloc[0]
-    table.loc[group, "speedup"] = base / table.loc[group, "seconds"]
-    return result
-
-
 def oversubscribed_lesson(ctx: Context, text: str, variant: str, at_cores: str) -> None:
     """State that ``variant`` (more workers than cores) is no faster than ``at_cores``."""
     ratio = ctx.seconds(variant) / ctx.seconds(at_cores)
@@ -118,7 +105,7 @@ def pure_serial(ctx: Context) -> tuple[list[tuple], list[int]]:
     n = p["tasks"] * p["pure_samples"]
     sigma = 4 * math.sqrt(math.pi / 4 * (1 - math.pi / 4) / n)
     counts = ctx.measure(PURE + "serial", lambda: in_sequence(montecarlo.count_hits, tasks),
-                         backend="serial",
+                         backend="serial", speedup_over=PURE + "serial",
                          check=lambda got: abs(4 * sum(got) / n - math.pi) < 6 * sigma)
     return tasks, counts
 
@@ -211,14 +198,15 @@ def monte_carlo_pool(ctx: Context) -> Result:
     for k in (ctx.cores, over):
         ctx.measure(PURE + f"Pool({k})",
                     lambda: pool_starmap(ctx, k, montecarlo.count_hits, ptasks),
-                    backend="multiprocessing.Pool", workers=k, check=counts.__eq__)
+                    backend="multiprocessing.Pool", workers=k, check=counts.__eq__,
+                    speedup_over=PURE + "serial")
     speedup_lesson(ctx, "A pool of cpu_count() processes speeds up the kernel",
                    f"Pool({ctx.cores})", None, ctx.cores)
     oversubscribed_lesson(ctx, "More processes than cores bring no further speedup",
                           f"Pool({over})", f"Pool({ctx.cores})")
     speedup_lesson(ctx, "The pool speeds up the pure-Python Monte Carlo too",
                    PURE + f"Pool({ctx.cores})", PURE + "serial", ctx.cores)
-    return rebase(ctx.result(), PURE + "serial")
+    return ctx.result()
 
 
 # ---------------------------------------------------------------- L1.3
@@ -319,7 +307,8 @@ def joblib_backends(ctx: Context) -> Result:
             ctx.measure(PURE + f"{prefer} n_jobs={ctx.cores}",
                         lambda: joblib_run(ctx.cores, prefer, montecarlo.count_hits,
                                            ptasks, prefer),
-                        backend=f"joblib[{prefer}]", workers=ctx.cores, check=counts.__eq__)
+                        backend=f"joblib[{prefer}]", workers=ctx.cores, check=counts.__eq__,
+                        speedup_over=PURE + "serial")
     c, over = ctx.cores, n_jobs[-1]
     speedup_lesson(ctx, "joblib threads speed up a kernel that releases the GIL",
                    f"threads n_jobs={c}, released", None, c)
@@ -334,7 +323,7 @@ def joblib_backends(ctx: Context) -> Result:
                    PURE + f"processes n_jobs={c}", PURE + "serial", c)
     no_speedup_lesson(ctx, "Pure Python: joblib threads do not",
                       PURE + f"threads n_jobs={c}", PURE + "serial")
-    return rebase(ctx.result(), PURE + "serial")
+    return ctx.result()
 
 
 # ---------------------------------------------------------------- L1.5
