@@ -1,4 +1,4 @@
-"""Lesson thresholds that are fair on any core count (lectures 002-004)."""
+"""Lesson thresholds that are fair on any core count, shared by every lecture's experiments."""
 from __future__ import annotations
 
 from parlab.experiments._base import Context
