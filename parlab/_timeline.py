@@ -96,7 +96,10 @@ def timeline(tr, ax=None, *, title: str | None = None):
     ax.set_ylim(len(threads) - 0.5, -0.5)
     ax.set_xlim(0, wall_ns / scale)
     ax.set_xlabel(f"time since the first call ({unit})")
-    present = {state for _, state in segs}
+    # A legend entry only for what shows: released calls all end with a wait
+    # for the GIL, usually microseconds long and invisible.
+    present = {state for (_, state), (starts, ends) in segs.items()
+               if np.sum(np.subtract(ends, starts)) >= gap}
     ax.legend(handles=[Patch(facecolor="none" if s == "span" else c, edgecolor=c,
                              hatch="///" if s == "span" else None, label=label)
                        for s, (c, label) in STATES.items() if s in present],
