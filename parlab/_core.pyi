@@ -4,6 +4,12 @@ import numpy as np
 import numpy.typing as npt
 
 COMPILER: str
+_TRACE_FIELDS: tuple[str, ...]
+_TRACE_KERNELS: tuple[str, ...]
+_TRACE_BUILT: int
+
+def _trace_start(capacity: int, cpu_time: bool, /) -> None: ...
+def _trace_stop() -> tuple[npt.NDArray[np.int64], int]: ...
 
 def cdist(
     XA: npt.ArrayLike,
