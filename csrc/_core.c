@@ -201,7 +201,8 @@ static void gil_end(gil_policy *g)
 {
     int64_t cpu_ns = -1;
     if (g->trace) {
-        g->t_work_end = pl_now_ns();
+        /* Interrupted at a checkpoint: the work stopped when the GIL came back. */
+        g->t_work_end = g->failed && g->release ? g->t_reacquired : pl_now_ns();
         if (g->cpu_start >= 0)
             cpu_ns = pl_thread_cpu_ns() - g->cpu_start;
     }

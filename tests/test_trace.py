@@ -184,7 +184,9 @@ def test_interrupted_call_is_recorded_as_not_completed():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-    assert tr.events.completed.tolist() == [False]
+    ev = tr.events
+    assert ev.completed.tolist() == [False]
+    assert (ev.reacquired_ns >= ev.work_end_ns).all() and (ev.work_s > 0).all()
 
 
 @pytest.mark.parametrize("n_threads", [2, 16])
