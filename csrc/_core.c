@@ -620,6 +620,11 @@ static int count_hits_impl(PyObject *module, PyObject *args, PyObject *kwargs,
     uint64_t key;
     if (parse_count(n_obj, fn, "n_samples", n) < 0)
         return -1;
+    if (kernel == K_ESTIMATE_PI && *n == 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "estimate_pi: n_samples must be positive (no samples, no estimate)");
+        return -1;
+    }
     if (start_obj && parse_count(start_obj, fn, "start", &start) < 0)
         return -1;
     if ((uint64_t)start + (uint64_t)*n > (UINT64_C(1) << 63)) {
@@ -686,11 +691,6 @@ static PyObject *core_estimate_pi(PyObject *module, PyObject *args, PyObject *kw
     int64_t hits, n;
     if (count_hits_impl(module, args, kwargs, "O|$OOO:estimate_pi", K_ESTIMATE_PI, &hits, &n) < 0)
         return NULL;
-    if (n == 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "estimate_pi: n_samples must be positive (no samples, no estimate)");
-        return NULL;
-    }
     return PyFloat_FromDouble(4.0 * (double)hits / (double)n);
 }
 

@@ -228,11 +228,13 @@ def is_prime(num: int) -> bool:
     return all(num % d for d in range(2, math.isqrt(num) + 1))
 
 
-def last_prime_scalar(lower: int, upper: int, last: int) -> None:
-    """Rebind the parameter ``last`` to each prime found: the caller never sees it."""
+def last_prime_scalar(lower: int, upper: int, last: int) -> int:
+    """Rebind the parameter ``last`` to each prime found: the caller never sees
+    it. Returns the thread's own ``last``, to show where the work went."""
     for num in range(lower, upper + 1):
         if is_prime(num):
-            last = num  # noqa: F841 - rebinding a local is the point of the lesson
+            last = num
+    return last
 
 
 def last_prime_slot(lower: int, upper: int, last: list,
