@@ -6,12 +6,10 @@ results here; every function also works alone, for example from a notebook.
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
 import parlab
@@ -36,11 +34,11 @@ def machine_description() -> dict[str, str]:
     info = parlab.info()
     return {
         "CPU": cpu_model(),
-        "cores": str(os.cpu_count() or 1),
+        "cores": str(info["cpu_count"] or 1),
         "Python": f"{info['python_implementation']} {info['python']}",
         "GIL": "enabled" if info["gil_enabled"] else "disabled (free-threaded)",
-        "NumPy": np.__version__,
-        "parlab": parlab.__version__,
+        "NumPy": info["numpy"],
+        "parlab": info["parlab"],
         "compiler": str(info["compiler"]),
         "platform": platform.platform(),
     }

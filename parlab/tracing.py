@@ -11,6 +11,7 @@ re-take the GIL during the work. ``parlab.plot.timeline`` draws it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from typing import Any, Iterator
@@ -104,6 +105,11 @@ class Trace:
             return calls[:, _FIELDS[name]]
 
         released = col("t_released") >= 0
+
+        def when_released(name: str) -> pd.arrays.IntegerArray:
+            # NA where the call never let go of the GIL.
+            return pd.arrays.IntegerArray(col(name).astype(np.int64), ~released)
+
         final_wait = np.where(released, col("t_reacquired") - col("t_work_end"), 0)
         checkpoint_waits = col("wait_ns") - final_wait
         kernels = pd.DataFrame({
@@ -114,9 +120,9 @@ class Trace:
             "call": col("call"),
             "start_ns": col("t_enter"),
             "work_start_ns": col("t_work_start"),
-            "released_ns": pd.array(np.where(released, col("t_released"), 0), dtype="Int64"),
+            "released_ns": when_released("t_released"),
             "work_end_ns": col("t_work_end"),
-            "reacquired_ns": pd.array(np.where(released, col("t_reacquired"), 0), dtype="Int64"),
+            "reacquired_ns": when_released("t_reacquired"),
             "end_ns": col("t_return"),
             "work_s": (col("t_work_end") - col("t_work_start") - checkpoint_waits) * _NS,
             "cpu_s": np.where(col("cpu_ns") >= 0, col("cpu_ns") * _NS, np.nan),
@@ -125,7 +131,6 @@ class Trace:
             "n_waits": col("n_waits"),
             "completed": col("completed") == 1,
         })
-        kernels.loc[~released, ["released_ns", "reacquired_ns"]] = pd.NA
         spans = pd.DataFrame(self._spans, columns=["kernel", "thread", "native_thread",
                                                    "start_ns", "end_ns"])
         spans = spans.assign(
@@ -162,8 +167,13 @@ class Trace:
         ident = int(ident)
         if ident in self._thread_names:
             return self._thread_names[ident]
-        order = list(dict.fromkeys(self.events.thread.tolist()))
-        return f"thread {order.index(ident) + 1}" if ident in order else f"thread {ident}"
+        k = self._thread_order.get(ident)
+        return f"thread {k}" if k is not None else f"thread {ident}"
+
+    @functools.cached_property
+    def _thread_order(self) -> dict[int, int]:
+        """Each traced thread's number, 1, 2, ..., by first appearance."""
+        return {t: k for k, t in enumerate(dict.fromkeys(self.events.thread.tolist()), start=1)}
 
     def describe(self) -> str:
         """The summary in one line, for titles and reports."""

@@ -165,7 +165,13 @@ class Context:
                workers: int = 1, release_gil: bool | None = None,
                correct: bool = True, baseline: bool = False,
                speedup_over: str | None = None) -> None:
-        """Record a row timed elsewhere (for example inside worker processes)."""
+        """Record a row timed elsewhere (for example inside worker processes).
+
+        Variant names are unique within an experiment: speedups and lessons
+        look rows up by name.
+        """
+        if any(row["variant"] == variant for row in self._rows):
+            raise ValueError(f"{self.spec.id}: variant {variant!r} recorded twice")
         if baseline or self._baseline is None:
             self._baseline = variant
         self._rows.append(dict(
@@ -191,8 +197,8 @@ class Context:
 
     def result(self, figure: FigureFactory | None = None) -> Result:
         table = pd.DataFrame(self._rows, columns=[c for c in TABLE_COLUMNS if c != "speedup"])
-        over = [self._speedup_over.get(v, self._baseline) for v in table.variant]
-        table["speedup"] = pd.Series([self.seconds(o) for o in over], dtype=float) / table.seconds
+        table["speedup"] = pd.Series([self.speedup(v, self._speedup_over.get(v))
+                                      for v in table.variant], dtype=float)
         table["release_gil"] = table["release_gil"].astype(object)
         table = table[TABLE_COLUMNS]
         lessons = pd.DataFrame(self._lessons, columns=LESSON_COLUMNS)

@@ -18,16 +18,12 @@ import parlab
 from parlab.experiments._base import Context, Result, experiment
 from parlab.experiments._fair import no_speedup_lesson, speedup_lesson
 from parlab.reference import distance
+from parlab.reference.tasks import gil_word
 
 LECTURE = "000_bbe763c222011708.txt"
 
 
 # ---------------------------------------------------------------- shared pieces
-
-def gil_word(release: bool) -> str:
-    """How variant names say ``release_gil``: "released" or "held"."""
-    return "released" if release else "held"
-
 
 def dataset(p: dict[str, Any]) -> tuple[list[list[float]], np.ndarray, np.ndarray]:
     """The points as lists (for pure Python) and as an array, and SciPy's matrix."""

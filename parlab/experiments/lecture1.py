@@ -24,22 +24,18 @@ from tqdm import tqdm
 import parlab
 from parlab.experiments._base import Context, Result, experiment
 from parlab.experiments._checks import hits_plausible
-from parlab.experiments._fair import no_speedup_lesson, speedup_lesson
-from parlab.experiments.lecture0 import close_to, gil_word
+from parlab.experiments._fair import (
+    no_speedup_lesson, overlap_lesson, oversubscribed_lesson, speedup_lesson,
+)
+from parlab.experiments.lecture0 import close_to, row_bounds
 from parlab.reference import distance, montecarlo
+from parlab.reference.tasks import gil_word
 
 LECTURE = "001_d10b89a22302e4b9.txt"
 PURE = "pure Python: "
 
 
 # ---------------------------------------------------------------- shared pieces
-
-def oversubscribed_lesson(ctx: Context, text: str, variant: str, at_cores: str) -> None:
-    """State that ``variant`` (more workers than cores) is no faster than ``at_cores``."""
-    ratio = ctx.seconds(variant) / ctx.seconds(at_cores)
-    ctx.lesson(text, ratio > 0.9, f"{variant} takes {ratio:.2f}x the time of {at_cores} "
-                                  "(needs > 0.90x)")
-
 
 @contextlib.contextmanager
 def loky_workers() -> Iterator[None]:
@@ -129,7 +125,7 @@ def root_sum_between(start: int, stop: int) -> float:
 def pool_map(ctx: Context) -> Result:
     p = ctx.params
     chunks = np.array_split(np.arange(p["n"]), p["chunks"])
-    bounds = [(int(c[0]), int(c[-1]) + 1) for c in chunks]
+    bounds = row_bounds(p["n"], p["chunks"])
     # sqrt(i ** 2) == i exactly here, so integer sums are an independent reference.
     expected = [float(sum(range(a, b))) for a, b in bounds]
 
@@ -250,14 +246,11 @@ def io_thread_pool(ctx: Context) -> Result:
     ctx.measure("ThreadPool, time.sleep",
                 lambda: thread_pool(n, wait_sleep, [(i, secs) for i in in_order]),
                 backend="multiprocessing.pool.ThreadPool", workers=n, check=check)
-    need = n / 2
     for variant, text in (("ThreadPool, io_wait released",
                            "Threads overlap waits: n waits take about the time of one"),
                           ("ThreadPool, time.sleep",
                            "time.sleep releases the GIL, so pure-Python waits overlap too")):
-        s = ctx.speedup(variant)
-        ctx.lesson(text, s > need, f"{s:.2f}x with {n} threads on {ctx.cores} cores "
-                                   f"(needs > {need:.1f}x; cores do not matter for waits)")
+        overlap_lesson(ctx, text, variant, None, n)
     no_speedup_lesson(ctx, "A wait that holds the GIL blocks every thread: no overlap",
                       "ThreadPool, io_wait held", None)
     return ctx.result()

@@ -14,10 +14,11 @@ import math
 import numpy as np
 
 from parlab.experiments._base import Context, Result, experiment
-from parlab.experiments._fair import no_speedup_lesson, speedup_lesson
+from parlab.experiments._fair import no_speedup_lesson, overlap_lesson, speedup_lesson
+from parlab.experiments._jobs import measure_job, measure_serial, variant_name
 from parlab.reference import frames
 from parlab.reference.tasks import (
-    Job, lecture_jobs, run_apply_async, run_serial, run_submit, run_threads, warm_up,
+    Job, lecture_jobs, run_apply_async, run_submit, run_threads, warm_up,
 )
 
 LECTURE = "002_a275c6fb60d30668.txt"
@@ -37,31 +38,6 @@ def _jobs(ctx: Context) -> dict[str, Job]:
     return lecture_jobs(ctx.params["tasks"], ctx.params["task_seconds"])
 
 
-def _measure(ctx: Context, job: Job, how: str, runner, *, backend: str, workers: int,
-             shares_memory: bool = True, baseline: bool = False, trace: bool = False):
-    """Time ``runner(job.task, job.n)`` as variant "<job> xN, <how>"; return its Outcome.
-
-    ``correct`` is every task returning its value and, where the tasks share
-    our memory, our dict holding all of them.
-    """
-    def check(outcome) -> bool:
-        return job.returned_right(outcome) and (not shares_memory or job.shared_right(outcome))
-
-    return ctx.measure(_name(job, how), lambda: runner(job.task, job.n),
-                       backend=backend, workers=workers, release_gil=job.release_gil,
-                       check=check, baseline=baseline, trace=trace)
-
-
-def _name(job: Job, how: str) -> str:
-    """The variant name of ``job`` run by ``how``."""
-    return f"{job.name} x{job.n}, {how}"
-
-
-def _serial(ctx: Context, job: Job, baseline: bool = False):
-    return _measure(ctx, job, "serial", run_serial, backend="serial", workers=1,
-                    baseline=baseline)
-
-
 @experiment("L2.1", title="Waiting and computing tasks run one after the other",
             lecture=LECTURE,
             shows="Serially, n tasks take n times as long as one, whether they wait or compute.",
@@ -73,9 +49,10 @@ def serial_tasks(ctx: Context) -> Result:
     for name in ("long_io", "io_wait released", "long_comp", "cpu_work released"):
         job = jobs[name]
         one = dataclasses.replace(job, expected=job.expected[:1])
-        _serial(ctx, one, baseline=name == "long_io")
-        _serial(ctx, job)
-        ratios[name] = ctx.seconds(_name(job, "serial")) / ctx.seconds(_name(one, "serial"))
+        measure_serial(ctx, one, baseline=name == "long_io")
+        measure_serial(ctx, job)
+        ratios[name] = (ctx.seconds(variant_name(job, "serial"))
+                        / ctx.seconds(variant_name(one, "serial")))
     for kind, names in (("wait", ("long_io", "io_wait released")),
                         ("compute", ("long_comp", "cpu_work released"))):
         ok = all(0.8 * n <= ratios[k] <= 1.25 * n for k in names)
@@ -96,24 +73,24 @@ def threads(ctx: Context) -> Result:
     how = "threading.Thread"
     outcomes = {}
     for name in ("long_io", "long_comp", "cpu_work released"):
-        _serial(ctx, jobs[name], baseline=name == "long_io")
+        measure_serial(ctx, jobs[name], baseline=name == "long_io")
     for name in ("long_io", "io_wait released", "io_wait held",
                  "long_comp", "cpu_work released", "cpu_work held"):
-        outcomes[name] = _measure(ctx, jobs[name], "threads", run_threads, backend=how,
-                                  workers=n, trace=name.startswith("cpu_work"))
-    io_serial = _name(jobs["long_io"], "serial")
-    s = ctx.speedup(_name(jobs["long_io"], "threads"), io_serial)
-    ctx.lesson(f"{n} waiting threads take about the time of one task", s >= 0.6 * n,
-               f"{s:.2f}x over serial (needs >= {0.6 * n:.1f}x)")
+        outcomes[name] = measure_job(ctx, jobs[name], "threads", run_threads, backend=how,
+                                     workers=n, trace=name.startswith("cpu_work"))
+    io_serial = variant_name(jobs["long_io"], "serial")
+    overlap_lesson(ctx, f"{n} waiting threads take about the time of one task",
+                   variant_name(jobs["long_io"], "threads"), io_serial, n)
     no_speedup_lesson(ctx, "io_wait holding the GIL makes the waiting threads take turns",
-                      _name(jobs["io_wait held"], "threads"), io_serial)
+                      variant_name(jobs["io_wait held"], "threads"), io_serial)
     no_speedup_lesson(ctx, "Pure-Python computing threads are no faster than serial (the GIL)",
-                      _name(jobs["long_comp"], "threads"), _name(jobs["long_comp"], "serial"))
-    c_serial = _name(jobs["cpu_work released"], "serial")
+                      variant_name(jobs["long_comp"], "threads"),
+                      variant_name(jobs["long_comp"], "serial"))
+    c_serial = variant_name(jobs["cpu_work released"], "serial")
     speedup_lesson(ctx, "cpu_work with the GIL released computes in parallel threads",
-                   _name(jobs["cpu_work released"], "threads"), c_serial, n)
+                   variant_name(jobs["cpu_work released"], "threads"), c_serial, n)
     no_speedup_lesson(ctx, "cpu_work holding the GIL gives threads no speedup",
-                      _name(jobs["cpu_work held"], "threads"), c_serial)
+                      variant_name(jobs["cpu_work held"], "threads"), c_serial)
     filled = [k for k, out in outcomes.items() if jobs[k].shared_right(out)]
     ctx.lesson(THREADS_SHARE_DICT, len(filled) == len(outcomes),
                f"dict complete after {len(filled)} of {len(outcomes)} threaded runs")
@@ -131,24 +108,24 @@ def apply_async(ctx: Context) -> Result:
     n = ctx.params["tasks"]
     names = ("long_io", "long_comp", "cpu_work held")
     for name in names:
-        _serial(ctx, jobs[name], baseline=name == "long_io")
+        measure_serial(ctx, jobs[name], baseline=name == "long_io")
     outcomes = {}
     # One worker per task, like one thread per task in L2.2.
     with ctx.mp.Pool(processes=n) as pool:
         warm_up(pool, n)
         for name in names:
-            outcomes[name] = _measure(ctx, jobs[name], "Pool.apply_async",
-                                      functools.partial(run_apply_async, pool),
-                                      backend="multiprocessing.Pool", workers=n,
-                                      shares_memory=False)
-    s = ctx.speedup(_name(jobs["long_io"], "Pool.apply_async"), _name(jobs["long_io"], "serial"))
-    ctx.lesson(f"{n} waiting tasks in {n} processes take about the time of one", s >= 0.6 * n,
-               f"{s:.2f}x over serial (needs >= {0.6 * n:.1f}x)")
+            outcomes[name] = measure_job(ctx, jobs[name], "Pool.apply_async",
+                                         functools.partial(run_apply_async, pool),
+                                         backend="multiprocessing.Pool", workers=n,
+                                         shares_memory=False)
+    overlap_lesson(ctx, f"{n} waiting tasks in {n} processes take about the time of one",
+                   variant_name(jobs["long_io"], "Pool.apply_async"),
+                   variant_name(jobs["long_io"], "serial"), n)
     for name, text in (("long_comp", "Pure-Python computing tasks run in parallel in processes"),
                        ("cpu_work held", "Even cpu_work holding the GIL runs in parallel in "
                                          "processes: each has its own GIL")):
-        speedup_lesson(ctx, text, _name(jobs[name], "Pool.apply_async"),
-                       _name(jobs[name], "serial"), n)
+        speedup_lesson(ctx, text, variant_name(jobs[name], "Pool.apply_async"),
+                       variant_name(jobs[name], "serial"), n)
     sizes = {k: len(out.shared) for k, out in outcomes.items()}
     ctx.lesson(PROCESSES_EMPTY_DICT, all(v == 0 for v in sizes.values()),
                ", ".join(f"{k}: {v} entries, get() gave {len(outcomes[k].returned)}"
@@ -167,31 +144,29 @@ def futures(ctx: Context) -> Result:
     n = ctx.params["tasks"]
     names = ("long_io", "long_comp", "cpu_work released", "cpu_work held")
     for name in ("long_io", "long_comp", "cpu_work released"):
-        _serial(ctx, jobs[name], baseline=name == "long_io")
+        measure_serial(ctx, jobs[name], baseline=name == "long_io")
     outcomes = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
         for name in names:
-            outcomes["threads", name] = _measure(
+            outcomes["threads", name] = measure_job(
                 ctx, jobs[name], "ThreadPoolExecutor", functools.partial(run_submit, ex),
                 backend="ThreadPoolExecutor", workers=n)
     with concurrent.futures.ProcessPoolExecutor(max_workers=n, mp_context=ctx.mp) as ex:
         warm_up(ex, n)
         for name in names:
-            outcomes["processes", name] = _measure(
+            outcomes["processes", name] = measure_job(
                 ctx, jobs[name], "ProcessPoolExecutor", functools.partial(run_submit, ex),
                 backend="ProcessPoolExecutor", workers=n, shares_memory=False)
-    serial = {k: _name(jobs[k], "serial") for k in names}
-    serial["cpu_work held"] = serial["cpu_work released"]
-    s = ctx.speedup(_name(jobs["long_io"], "ThreadPoolExecutor"), serial["long_io"])
-    ctx.lesson(f"ThreadPoolExecutor: {n} waiting tasks take about the time of one",
-               s >= 0.6 * n, f"{s:.2f}x over serial (needs >= {0.6 * n:.1f}x)")
+    serial = {k: variant_name(jobs[k], "serial") for k in names}
+    overlap_lesson(ctx, f"ThreadPoolExecutor: {n} waiting tasks take about the time of one",
+                   variant_name(jobs["long_io"], "ThreadPoolExecutor"), serial["long_io"], n)
     no_speedup_lesson(ctx, "ThreadPoolExecutor: pure-Python computing gets no speedup",
-                      _name(jobs["long_comp"], "ThreadPoolExecutor"), serial["long_comp"])
+                      variant_name(jobs["long_comp"], "ThreadPoolExecutor"), serial["long_comp"])
     speedup_lesson(ctx, "ThreadPoolExecutor: cpu_work with the GIL released runs in parallel",
-                   _name(jobs["cpu_work released"], "ThreadPoolExecutor"),
+                   variant_name(jobs["cpu_work released"], "ThreadPoolExecutor"),
                    serial["cpu_work released"], n)
     speedup_lesson(ctx, "ProcessPoolExecutor: pure-Python computing runs in parallel",
-                   _name(jobs["long_comp"], "ProcessPoolExecutor"), serial["long_comp"], n)
+                   variant_name(jobs["long_comp"], "ProcessPoolExecutor"), serial["long_comp"], n)
     thread_full = all(jobs[k].shared_right(outcomes["threads", k]) for k in names)
     process_empty = all(not outcomes["processes", k].shared for k in names)
     ctx.lesson(EXECUTOR_DICTS, thread_full and process_empty,

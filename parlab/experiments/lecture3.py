@@ -289,7 +289,7 @@ def double_buffering(ctx: Context) -> Result:
                  ("double-buffered", tasks.double_buffered, "threading.Thread", 2))
     for release in (True, False):
         read, compute = kernels(release)
-        mode = "released" if release else "held"
+        mode = tasks.gil_word(release)
         for how, pipeline, backend, workers in pipelines:
             ctx.measure(f"{how}, io_wait + cdist, GIL {mode}",
                         functools.partial(pipeline, read, compute, p["chunks"]),
@@ -346,7 +346,7 @@ def monte_carlo(ctx: Context) -> Result:
         return total == want
 
     for release in (True, False):
-        ctx.measure(f"count_hits GIL {'released' if release else 'held'}, "
+        ctx.measure(f"count_hits GIL {tasks.gil_word(release)}, "
                     f"{threads} threads, slots + sum",
                     lambda: tasks.per_thread_slots(kernel(release), n, threads),
                     backend="threading.Thread", workers=threads, release_gil=release,

@@ -8,7 +8,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from parlab.experiments._base import Context, Result, experiment
-from parlab.experiments._fair import no_speedup_lesson, speedup_lesson
+from parlab.experiments._fair import no_speedup_lesson, oversubscribed_lesson, speedup_lesson
+from parlab.experiments._jobs import measure_job, variant_name
 from parlab.reference import tasks
 
 LECTURE = "004_abaece415b4470b8.txt"
@@ -28,13 +29,11 @@ def gil(ctx: Context) -> Result:
     jobs = tasks.lecture_jobs(workers, ctx.params["task_seconds"])
     py, released, held = jobs["long_comp"], jobs["cpu_work released"], jobs["cpu_work held"]
 
-    def measure(job, how, runner, backend, baseline=False, trace=False):
-        name = f"{job.name} x{job.n}, {how}"
-        ctx.measure(name, lambda: runner(job.task, job.n), backend=backend,
-                    workers=1 if backend == "serial" else workers,
-                    release_gil=job.release_gil, check=job.returned_right, baseline=baseline,
-                    trace=trace)
-        return name
+    def measure(job, how, runner, backend, **kw):
+        # Only the returned values are checked: the shared dict is a lecture 002 lesson.
+        measure_job(ctx, job, how, runner, backend=backend, shares_memory=False,
+                    workers=1 if backend == "serial" else workers, **kw)
+        return variant_name(job, how)
 
     py_serial = measure(py, "serial", tasks.run_serial, "serial", baseline=True)
     py_threads = measure(py, "threads", tasks.run_threads, "threading.Thread")
@@ -82,17 +81,15 @@ def blas_threads(ctx: Context) -> Result:
             return a @ b
 
     counts = _blas_thread_counts(ctx.cores) + [2 * ctx.cores]  # the last oversubscribes
+    names = {k: f"a @ b, {k} BLAS thread{'s' * (k > 1)}" for k in counts}
     for k in counts:
-        ctx.measure(f"a @ b, {k} BLAS thread{'s' * (k > 1)}", functools.partial(product, k),
+        ctx.measure(names[k], functools.partial(product, k),
                     backend="threadpoolctl.threadpool_limits", workers=k,
                     check=product_right, baseline=k == 1)
-    names = {k: f"a @ b, {k} BLAS thread{'s' * (k > 1)}" for k in counts}
     speedup_lesson(ctx, "More BLAS threads make the one call faster, up to the cores",
-                              names[ctx.cores], names[1], ctx.cores)
+                   names[ctx.cores], names[1], ctx.cores)
     best = min(counts, key=lambda k: ctx.seconds(names[k]))
-    gain = ctx.seconds(names[ctx.cores]) / ctx.seconds(names[2 * ctx.cores])
-    ctx.lesson(OVERSUBSCRIBED, gain < 1.1,
-               f"{2 * ctx.cores} threads: {gain:.2f}x the speed of {ctx.cores}")
+    oversubscribed_lesson(ctx, OVERSUBSCRIBED, names[2 * ctx.cores], names[ctx.cores])
     if ctx.cores < 2:
         ctx.lesson(BEST_AT_CORES, False, "only 1 core: no thread count to compare it with")
     else:
@@ -102,9 +99,9 @@ def blas_threads(ctx: Context) -> Result:
     return ctx.result()
 
 
-def _grid(cores: int) -> list[tuple[int, int]]:
-    """(processes, threads) pairs that fit the cores, and two that oversubscribe them."""
-    counts = sorted({1, max(1, cores // 2), cores})
+def _grid(cores: int, counts: list[int]) -> list[tuple[int, int]]:
+    """(processes, threads) pairs from ``counts`` that fit the cores, and two that
+    oversubscribe them."""
     fits = [(p, t) for p, t in itertools.product(counts, counts) if p * t <= cores]
     return fits + sorted({(cores, 2), (2, cores)} - set(fits))
 
@@ -124,7 +121,7 @@ def processes_x_threads(ctx: Context) -> Result:
     def sums_right(out) -> bool:
         return np.allclose(out, want, rtol=1e-9, atol=1e-9 * n * n)
 
-    grid = _grid(ctx.cores)
+    grid = _grid(ctx.cores, ctx.worker_counts())
     names = {}
     for procs in sorted({p for p, _ in grid}):
         with ctx.mp.Pool(procs) as pool:

@@ -76,14 +76,29 @@ def numpy_row(D: np.ndarray, X: np.ndarray, i: int) -> None:
     D[i] = np.sqrt(np.sum((X[i] - X) ** 2, axis=-1))
 
 
-def start_and_join(target: Callable[..., Any], args: Iterable[tuple]) -> int:
-    """Start one thread per argument tuple, then wait for all; returns the count."""
-    threads = [threading.Thread(target=target, args=a) for a in args]
+def start_and_join(target: Callable[..., Any], args: Iterable[tuple]) -> None:
+    """Start one thread per argument tuple, then wait for all.
+
+    Each thread runs as soon as it starts: unlike :func:`tasks.run_together`
+    there is no barrier, so a run of thousands of threads (one per cell)
+    need not keep them all alive at once. Re-raises the first exception a
+    thread raised: a failed task must not leave an incomplete matrix behind.
+    """
+    errors: list[BaseException] = []
+
+    def run(*a: Any) -> None:
+        try:
+            target(*a)
+        except BaseException as exc:  # handed to the caller below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=a) for a in args]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return len(threads)
+    if errors:
+        raise errors[0]
 
 
 def thread_per_cell(X: Sequence[Sequence[float]]) -> Matrix:

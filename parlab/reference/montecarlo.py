@@ -19,8 +19,3 @@ def count_hits(n_samples: int, seed: int = 0) -> int:
         if x * x + y * y <= 1.0:
             hits += 1
     return hits
-
-
-def estimate_pi(n_samples: int, seed: int = 0) -> float:
-    """Four times the fraction of hits: an estimate of pi."""
-    return 4 * count_hits(n_samples, seed) / n_samples

@@ -26,8 +26,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import parlab
+from parlab.reference.distance import start_and_join
 
 Task = Callable[[int, dict], Any]
+
+
+def gil_word(release: bool) -> str:
+    """How job and variant names say ``release_gil``: "released" or "held"."""
+    return "released" if release else "held"
 
 
 # --- the two kinds of task --------------------------------------------------
@@ -132,7 +138,7 @@ def lecture_jobs(n_tasks: int, seconds: float) -> dict[str, Job]:
             (py_value,) * n_tasks),
     ]
     for release in (True, False):
-        mode = "released" if release else "held"
+        mode = gil_word(release)
         jobs.append(Job(f"io_wait {mode}",
                         functools.partial(kernel_io, seconds=seconds, release_gil=release),
                         waited, release))
@@ -200,22 +206,12 @@ def run_together(calls: Sequence[Callable[[], Any]]) -> list[Any]:
     """
     barrier = threading.Barrier(len(calls))
     results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
 
     def worker(j: int) -> None:
         barrier.wait()
-        try:
-            results[j] = calls[j]()
-        except BaseException as exc:  # handed to the caller below
-            errors.append(exc)
+        results[j] = calls[j]()
 
-    threads = [threading.Thread(target=worker, args=(j,)) for j in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    start_and_join(worker, ((j,) for j in range(len(calls))))
     return results
 
 
