@@ -15,7 +15,7 @@ typedef struct {
  * (x + y)^0.5; y += 1. Starts from x = 0, y = 0. */
 void pl_cpu_work(pl_cpu_state *s, int64_t iterations);
 
-/* Monotonic clock in nanoseconds (the clock of time.perf_counter_ns on Linux). */
+/* Monotonic clock in nanoseconds: the clock of time.perf_counter_ns. */
 int64_t pl_now_ns(void);
 
 /* CPU time consumed by the calling thread, in nanoseconds. */
