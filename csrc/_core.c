@@ -528,7 +528,8 @@ PyDoc_STRVAR(cdist_doc,
 static PyObject *core_cdist(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"XA", "XB", "metric", "out", "release_gil", NULL};
-    const int64_t t_enter = trace_enter(get_state(module));
+    core_state *st = get_state(module);
+    const int64_t t_enter = trace_enter(st);
     PyObject *xa_obj, *xb_obj, *metric_obj = NULL, *out_obj = Py_None, *release_obj = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$OOO:cdist", kwlist, &xa_obj, &xb_obj,
                                      &metric_obj, &out_obj, &release_obj))
@@ -581,7 +582,7 @@ static PyObject *core_cdist(PyObject *module, PyObject *args, PyObject *kwargs)
     const npy_intp per_row = mB * (n > 0 ? n : 1);
     const npy_intp chunk = per_row >= CDIST_CHUNK_FLOPS ? 1 : CDIST_CHUNK_FLOPS / (per_row ? per_row : 1);
     gil_policy g;
-    gil_begin(&g, get_state(module), K_CDIST, t_enter, release);
+    gil_begin(&g, st, K_CDIST, t_enter, release);
     for (npy_intp i = 0; i < mA; i += chunk) {
         const npy_intp end = i + chunk < mA ? i + chunk : mA;
         pl_cdist_rows(a, b, i, end, mB, n, (pl_metric)metric, o + i * row_stride, row_stride);
@@ -714,7 +715,8 @@ PyDoc_STRVAR(cpu_work_doc,
 static PyObject *core_cpu_work(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"iterations", "release_gil", NULL};
-    const int64_t t_enter = trace_enter(get_state(module));
+    core_state *st = get_state(module);
+    const int64_t t_enter = trace_enter(st);
     PyObject *it_obj, *release_obj = NULL;
     int64_t iterations;
     int release;
@@ -725,7 +727,7 @@ static PyObject *core_cpu_work(PyObject *module, PyObject *args, PyObject *kwarg
 
     pl_cpu_state s = {0.0, 0};
     gil_policy g;
-    gil_begin(&g, get_state(module), K_CPU_WORK, t_enter, release);
+    gil_begin(&g, st, K_CPU_WORK, t_enter, release);
     while (s.y < iterations) {
         const int64_t left = iterations - s.y;
         pl_cpu_work(&s, left < CPU_CHUNK ? left : CPU_CHUNK);
@@ -751,7 +753,8 @@ PyDoc_STRVAR(io_wait_doc,
 static PyObject *core_io_wait(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"seconds", "release_gil", NULL};
-    const int64_t t_enter = trace_enter(get_state(module));
+    core_state *st = get_state(module);
+    const int64_t t_enter = trace_enter(st);
     PyObject *sec_obj, *release_obj = NULL;
     int release;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:io_wait", kwlist, &sec_obj, &release_obj))
@@ -771,7 +774,7 @@ static PyObject *core_io_wait(PyObject *module, PyObject *args, PyObject *kwargs
         return NULL;
 
     gil_policy g;
-    gil_begin(&g, get_state(module), K_IO_WAIT, t_enter, release);
+    gil_begin(&g, st, K_IO_WAIT, t_enter, release);
     const int64_t deadline = pl_now_ns() + (int64_t)(seconds * 1e9);
     for (int64_t now = pl_now_ns(); now < deadline; now = pl_now_ns()) {
         pl_sleep_until(deadline - now > CHECK_INTERVAL_NS ? now + CHECK_INTERVAL_NS : deadline);

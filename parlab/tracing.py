@@ -90,8 +90,9 @@ class Trace:
         Times are nanoseconds on the clock of ``time.perf_counter_ns()``.
         ``work_s`` is the wall time spent working (GIL waits inside the call
         left out; a wait such as io_wait counts as work), ``cpu_s`` the CPU
-        time the thread used meanwhile (NaN unless ``cpu_time=True``), ``gil_wait_s`` the time spent waiting
-        to get the GIL back, ``gil_held`` whether the work ran holding the GIL.
+        time the thread used meanwhile (NaN unless ``cpu_time=True``),
+        ``gil_wait_s`` the time spent waiting to get the GIL back,
+        ``gil_held`` whether the work ran holding the GIL.
         """
         if self._events is None:
             self._events = self._build_events()
