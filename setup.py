@@ -4,17 +4,23 @@ import os
 import numpy
 from setuptools import Extension, setup
 
-KERNELS = ["cdist.c", "counter.c", "montecarlo.c", "work.c"]
+BINDING = ["_core.c", "args.c", "bindings.c", "gil.c", "trace.c"]
+KERNELS = ["cdist.c", "counter.c", "montecarlo.c", "simd.c", "work.c"]
 
 # -ffp-contract=off: no fused multiply-adds, so the Monte Carlo test
 # x*x + y*y <= 1 rounds exactly as NumPy's reference does on every CPU.
-# No -ffast-math: results must match SciPy and pure Python.
+# No -ffast-math: results must match SciPy and pure Python. No -march: the
+# kernels pick their vector instructions at run time (csrc/kernels/simd.h).
 extra_compile_args = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                       "-Wno-missing-field-initializers", "-Wno-cast-function-type",
-                      "-ffp-contract=off"]
+                      "-ffp-contract=off", "-pthread"]
 # PARLAB_NO_TRACE=1 compiles tracing out: the baseline of benchmarks/bench_trace.py.
 if os.environ.get("PARLAB_NO_TRACE"):
     extra_compile_args.append("-DPARLAB_NO_TRACE")
+# PARLAB_EMULATE_GIL=1: held calls take parlab's own lock instead of keeping
+# the GIL, as on free-threaded CPython; the GIL tests run against it.
+if os.environ.get("PARLAB_EMULATE_GIL"):
+    extra_compile_args.append("-DPARLAB_EMULATE_GIL")
 if os.environ.get("PARLAB_WERROR"):
     extra_compile_args.append("-Werror")
 
@@ -22,10 +28,11 @@ setup(
     ext_modules=[
         Extension(
             "parlab._core",
-            sources=["csrc/_core.c"] + [f"csrc/kernels/{k}" for k in KERNELS],
+            sources=[f"csrc/{f}" for f in BINDING] + [f"csrc/kernels/{k}" for k in KERNELS],
             include_dirs=[numpy.get_include(), "csrc"],
             extra_compile_args=extra_compile_args,
-            libraries=["m", "pthread"],
+            extra_link_args=["-pthread"],
+            libraries=["m"],
         )
     ],
 )

@@ -4,19 +4,24 @@ import numpy as np
 import numpy.typing as npt
 
 COMPILER: str
+HELD_MODE: Literal["gil", "emulated"]
+SIMD: Literal["scalar", "avx2", "avx512"]
+_SIMD_SUPPORTED: tuple[str, ...]
 _TRACE_FIELDS: tuple[str, ...]
 _TRACE_KERNELS: tuple[str, ...]
 _TRACE_BUILT: int
 
 def _trace_start(capacity: int, cpu_time: bool, /) -> None: ...
 def _trace_stop() -> tuple[npt.NDArray[np.int64], int]: ...
+def _thread_seq() -> int: ...
 
 def cdist(
     XA: npt.ArrayLike,
     XB: npt.ArrayLike,
+    metric: str = "euclidean",
     *,
-    metric: Literal["euclidean", "sqeuclidean"] = "euclidean",
     out: npt.NDArray[np.float64] | None = None,
+    n_threads: int | None = 1,
     release_gil: bool = True,
 ) -> npt.NDArray[np.float64]: ...
 def count_hits(
@@ -24,6 +29,7 @@ def count_hits(
     *,
     seed: int | np.random.SeedSequence | None = None,
     start: int = 0,
+    n_threads: int | None = 1,
     release_gil: bool = True,
 ) -> int: ...
 def estimate_pi(
@@ -31,6 +37,7 @@ def estimate_pi(
     *,
     seed: int | np.random.SeedSequence | None = None,
     start: int = 0,
+    n_threads: int | None = 1,
     release_gil: bool = True,
 ) -> float: ...
 def cpu_work(iterations: int, *, release_gil: bool = True) -> float: ...

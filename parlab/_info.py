@@ -18,8 +18,16 @@ def gil_enabled() -> bool:
 
 
 def info() -> dict:
-    """Versions of parlab, Python and NumPy, the C compiler, the CPU count and
-    whether the GIL is enabled."""
+    """Versions of parlab, Python and NumPy, the C compiler, the CPU count,
+    whether the GIL is enabled, what ``release_gil=False`` means here and the
+    SIMD path the kernels use.
+
+    held_mode: "gil" when held calls keep the GIL; "emulated" on a build
+        without one (free-threaded CPython), where held calls take a
+        process-wide lock of parlab's instead, so they still take turns.
+    simd: "scalar", "avx2" or "avx512": the best this CPU has, unless the
+        PARLAB_SIMD environment variable chose another when parlab was imported.
+    """
     return {
         "parlab": __version__,
         "python": platform.python_version(),
@@ -28,4 +36,6 @@ def info() -> dict:
         "compiler": _core.COMPILER,
         "cpu_count": os.cpu_count(),
         "gil_enabled": gil_enabled(),
+        "held_mode": _core.HELD_MODE,
+        "simd": _core.SIMD,
     }

@@ -47,14 +47,14 @@ def _segments(tr, t0: int, scale: float) -> dict[tuple[int, str], tuple[list, li
 
     for row in ev.itertuples(index=False):
         if row.kind == "span":
-            add(row.thread, "span", row.start_ns, row.end_ns)
+            add(row.thread_seq, "span", row.start_ns, row.end_ns)
         elif row.gil_held:
-            add(row.thread, "held", row.work_start_ns, row.work_end_ns)
+            add(row.thread_seq, "held", row.work_start_ns, row.work_end_ns)
         else:
-            add(row.thread, "released", row.work_start_ns, row.work_end_ns)
-            add(row.thread, "wait", row.work_end_ns, int(row.reacquired_ns))
+            add(row.thread_seq, "released", row.work_start_ns, row.work_end_ns)
+            add(row.thread_seq, "wait", row.work_end_ns, int(row.reacquired_ns))
     for row in tr.waits.itertuples(index=False):
-        add(row.thread, "wait", row.start_ns, row.end_ns)
+        add(row.thread_seq, "wait", row.start_ns, row.end_ns)
     return segs
 
 
@@ -68,7 +68,7 @@ def timeline(tr, ax=None, *, title: str | None = None):
     import matplotlib.pyplot as plt
 
     ev = tr.events
-    threads = list(dict.fromkeys(ev.thread.tolist()))
+    threads = list(dict.fromkeys(ev.thread_seq.tolist()))
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(len(threads), 1)))
     if len(ev) == 0:

@@ -78,7 +78,7 @@ def _figure_with_timelines(result: Result) -> Axes:
     the Axes for the bars."""
     traces = result.extras.get("traces", {})
     heights = [1.6 + 0.4 * max(len(result.table), 1)]
-    heights += [1.3 + 0.4 * tr.events.thread.nunique() for tr in traces.values()]
+    heights += [1.3 + 0.4 * tr.events.thread_seq.nunique() for tr in traces.values()]
     fig = new_figure(figsize=(10, sum(heights)))
     axes = np.atleast_1d(fig.subplots(len(heights), 1, height_ratios=heights))
     for tax, (variant, tr) in zip(axes[1:], traces.items()):

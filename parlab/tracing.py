@@ -25,11 +25,11 @@ _FIELDS = {name: i for i, name in enumerate(_core._TRACE_FIELDS)}
 _NS = 1e-9
 
 EVENT_COLUMNS = [
-    "kind", "kernel", "thread", "native_thread", "call", "start_ns", "work_start_ns",
-    "released_ns", "work_end_ns", "reacquired_ns", "end_ns", "work_s", "cpu_s", "gil_wait_s",
-    "gil_held", "n_waits", "completed",
+    "kind", "kernel", "thread", "native_thread", "thread_seq", "call", "start_ns",
+    "work_start_ns", "released_ns", "work_end_ns", "reacquired_ns", "end_ns", "work_s", "cpu_s",
+    "gil_wait_s", "gil_held", "n_waits", "completed", "n_threads",
 ]
-WAIT_COLUMNS = ["call", "kernel", "thread", "start_ns", "end_ns", "wait_s"]
+WAIT_COLUMNS = ["call", "kernel", "thread", "thread_seq", "start_ns", "end_ns", "wait_s"]
 
 
 class Trace:
@@ -52,8 +52,11 @@ class Trace:
         self.capacity = capacity
         self.cpu_time = cpu_time
         self._records: np.ndarray | None = None
-        self._spans: list[tuple[str, int, int, int, int]] = []
-        self._thread_names: dict[int, str] = {}
+        self._spans: list[tuple[str, int, int, int, int, int]] = []
+        # Names of the threads that made spans (by thread_seq), and of those
+        # alive at the end (by ident and native id, which only they still own).
+        self._span_names: dict[int, str] = {}
+        self._alive_names: dict[tuple[int, int], str] = {}
         self.dropped = 0
         self._events: pd.DataFrame | None = None
 
@@ -65,18 +68,20 @@ class Trace:
 
     def __exit__(self, *exc: Any) -> None:
         self._records, self.dropped = _core._trace_stop()
-        self._thread_names.update((t.ident, t.name) for t in threading.enumerate())
+        self._alive_names = {(t.ident, t.native_id): t.name for t in threading.enumerate()}
 
     @contextlib.contextmanager
     def span(self, name: str) -> Iterator[None]:
         """Mark a stretch of Python code (a pure-Python task, say) on the timeline."""
         me = threading.current_thread()
-        self._thread_names[me.ident] = me.name
+        seq = _core._thread_seq()
+        self._span_names[seq] = me.name
         start = time.perf_counter_ns()
         try:
             yield
         finally:
-            self._spans.append((name, me.ident, me.native_id, start, time.perf_counter_ns()))
+            self._spans.append((name, me.ident, me.native_id, seq, start,
+                                time.perf_counter_ns()))
 
     def _finished(self) -> np.ndarray:
         if self._records is None:
@@ -118,6 +123,7 @@ class Trace:
             "kernel": np.array(_core._TRACE_KERNELS, dtype=object)[col("kernel")],
             "thread": col("thread"),
             "native_thread": col("native_thread"),
+            "thread_seq": col("thread_seq"),
             "call": col("call"),
             "start_ns": col("t_enter"),
             "work_start_ns": col("t_work_start"),
@@ -131,16 +137,17 @@ class Trace:
             "gil_held": col("gil_held") == 1,
             "n_waits": col("n_waits"),
             "completed": col("completed") == 1,
+            "n_threads": col("n_threads"),
         })
         spans = pd.DataFrame(self._spans, columns=["kernel", "thread", "native_thread",
-                                                   "start_ns", "end_ns"])
+                                                   "thread_seq", "start_ns", "end_ns"])
         spans = spans.assign(
             kind="span", call=-1, work_start_ns=spans.start_ns, work_end_ns=spans.end_ns,
             released_ns=pd.array([pd.NA] * len(spans), dtype="Int64"),
             reacquired_ns=pd.array([pd.NA] * len(spans), dtype="Int64"),
             work_s=(spans.end_ns - spans.start_ns) * _NS, cpu_s=float("nan"), gil_wait_s=0.0,
             gil_held=True,
-            n_waits=0, completed=True)
+            n_waits=0, completed=True, n_threads=1)
         frames = [f[EVENT_COLUMNS] for f in (kernels, spans) if len(f)]
         if not frames:
             return kernels[EVENT_COLUMNS]
@@ -157,24 +164,37 @@ class Trace:
             "call": w[:, _FIELDS["call"]],
             "kernel": np.array(_core._TRACE_KERNELS, dtype=object)[w[:, _FIELDS["kernel"]]],
             "thread": w[:, _FIELDS["thread"]],
+            "thread_seq": w[:, _FIELDS["thread_seq"]],
             "start_ns": start,
             "end_ns": end,
             "wait_s": (end - start) * _NS,
         }, columns=WAIT_COLUMNS)
 
-    def thread_label(self, ident: int) -> str:
-        """The thread's name where known (alive at the end, or it made a span),
-        else "thread k", numbered by first appearance in the trace."""
-        ident = int(ident)
-        if ident in self._thread_names:
-            return self._thread_names[ident]
-        k = self._thread_order.get(ident)
-        return f"thread {k}" if k is not None else f"thread {ident}"
+    def thread_label(self, seq: int) -> str:
+        """The name of the thread with this ``thread_seq`` where known (it made
+        a span, or it was alive at the end), else "thread k", numbered by first
+        appearance in the trace."""
+        seq = int(seq)
+        if seq in self._span_names:
+            return self._span_names[seq]
+        k, ids = self._thread_order.get(seq, (None, None))
+        if ids in self._alive_names and self._latest_seq.get(ids) == seq:
+            return self._alive_names[ids]
+        return f"thread {k}" if k is not None else f"thread {seq}"
 
     @functools.cached_property
-    def _thread_order(self) -> dict[int, int]:
-        """Each traced thread's number, 1, 2, ..., by first appearance."""
-        return {t: k for k, t in enumerate(dict.fromkeys(self.events.thread.tolist()), start=1)}
+    def _thread_order(self) -> dict[int, tuple[int, tuple[int, int]]]:
+        """Each traced thread's number, 1, 2, ..., by first appearance, and its
+        (ident, native id)."""
+        first = self.events.drop_duplicates("thread_seq")
+        return {int(s): (k, (int(t), int(n))) for k, (s, t, n) in enumerate(
+            zip(first.thread_seq, first.thread, first.native_thread), start=1)}
+
+    @functools.cached_property
+    def _latest_seq(self) -> dict[tuple[int, int], int]:
+        """The last thread to have had each (ident, native id): only it can be
+        the thread alive at the end under that pair."""
+        return {ids: seq for seq, (_, ids) in sorted(self._thread_order.items())}
 
     def describe(self) -> str:
         """The summary in one line, for titles and reports."""
@@ -209,11 +229,12 @@ class Trace:
                       calls=(ev.kind == "kernel").astype(int),
                       spans=(ev.kind == "span").astype(int),
                       work_s=ev.work_s.where(ev.kind == "kernel", 0.0))
-            .groupby("thread", sort=False)[["calls", "spans", "work_s", "gil_wait_s", "busy_s"]]
+            .groupby("thread_seq", sort=False)[["calls", "spans", "work_s", "gil_wait_s",
+                                                "busy_s"]]
             .sum()
             .reset_index()
         )
-        threads.insert(1, "name", [self.thread_label(t) for t in threads.thread])
+        threads.insert(1, "name", [self.thread_label(t) for t in threads.thread_seq])
         return {
             "wall_s": wall_s,
             "work_s": work_s,

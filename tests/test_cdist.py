@@ -231,3 +231,55 @@ def matrix_pairs(draw):
 def test_matches_scipy_hypothesis(pair, metric, release_gil):
     XA, XB = pair
     check(XA, XB, metric, release_gil=release_gil)
+
+
+# -- SciPy's call form, native threads, inputs read in place -------------------
+
+def test_scipy_call_form_metric_positional_any_case():
+    rng = np.random.default_rng(11)
+    XA, XB = rng.random((6, 4)), rng.random((5, 4))
+    assert_array_equal(parlab.cdist(XA, XB, "SQEuclidean"), parlab.cdist(XA, XB, metric="sqeuclidean"))
+    check(XA, XB, "euclidean")
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 8, None, -1])
+def test_n_threads_gives_identical_results(n_threads):
+    rng = np.random.default_rng(12)
+    XA, XB = rng.normal(size=(301, 37)), rng.normal(size=(257, 37))
+    one = parlab.cdist(XA, XB, n_threads=1)
+    assert_array_equal(check(XA, XB, n_threads=n_threads), one)
+
+
+def test_broadcast_rows_are_read_in_place():
+    # Zero row strides: the binding must not copy (or mis-stride) them.
+    row = np.arange(5.0)[None, :]
+    XA = np.broadcast_to(row, (4, 5))
+    XB = np.broadcast_to(row + 1.0, (300, 5))
+    got = check(XA, XB)
+    assert_allclose(got, np.full((4, 300), np.sqrt(5.0)), rtol=RTOL)
+
+
+@pytest.mark.parametrize("which", ["XA", "XB", "both"])
+def test_out_sharing_memory_with_an_input_gives_scipys_answer(which):
+    rng = np.random.default_rng(13)
+    M = rng.random((6, 6))
+    want = distance.cdist(M, M)
+    buf = M.copy()
+    XA = buf if which in ("XA", "both") else M.copy()
+    XB = buf if which in ("XB", "both") else M.copy()
+    got = parlab.cdist(XA, XB, out=buf)
+    assert got is buf
+    assert_allclose(buf, want, rtol=RTOL, atol=ATOL)
+
+
+def test_out_interleaved_with_an_input_but_sharing_no_element_is_accepted():
+    # Extents overlap, elements do not: SciPy accepts it, and so does parlab.
+    XA = np.arange(16.0).reshape(4, 4)
+    out_rows = np.zeros((8, 4))
+    XB = out_rows[0::2]        # rows 0, 2, 4, 6
+    XB[:] = np.arange(16.0).reshape(4, 4) + 1
+    res = out_rows[1::2]       # rows 1, 3, 5, 7: contiguous rows, interleaved with XB
+    assert not np.shares_memory(res, XB)
+    want = distance.cdist(XA, np.array(XB))
+    parlab.cdist(XA, XB, out=res)
+    assert_allclose(res, want, rtol=RTOL)

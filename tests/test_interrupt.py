@@ -120,6 +120,22 @@ def long_cdist_columns() -> int:
     return long_size(make, 8)
 
 
+# One output row of WIDE_ROW_STEPS multiply-adds (XB's rows broadcast from one,
+# so it costs no memory): work between two clock reads must be cut inside rows.
+WIDE_N = 10_000
+WIDE_ROW_STEPS = 10**8
+
+
+@functools.cache
+def long_wide_cdist_rows() -> int:
+    def make(k: int):
+        XA = np.broadcast_to(np.ones(WIDE_N), (k, WIDE_N))
+        XB = np.broadcast_to(np.zeros(WIDE_N), (WIDE_ROW_STEPS // WIDE_N, WIDE_N))
+        return lambda: parlab.cdist(XA, XB)
+
+    return long_size(make, 1)
+
+
 def long_call(kernel: str, release_gil: bool) -> Callable[[], Any]:
     if kernel == "io_wait":
         return lambda: parlab.io_wait(2 * LONG, release_gil=release_gil)
@@ -132,11 +148,21 @@ def long_call(kernel: str, release_gil: bool) -> Callable[[], Any]:
     if kernel == "cdist":
         X = np.random.default_rng(1).random((CDIST_ROWS, long_cdist_columns()))
         return lambda: parlab.cdist(X, X, release_gil=release_gil)
+    if kernel == "cdist-wide-rows":
+        XA = np.broadcast_to(np.ones(WIDE_N), (long_wide_cdist_rows(), WIDE_N))
+        XB = np.broadcast_to(np.zeros(WIDE_N), (WIDE_ROW_STEPS // WIDE_N, WIDE_N))
+        return lambda: parlab.cdist(XA, XB, release_gil=release_gil)
+    if kernel == "increment":
+        n = long_increment("atomic")
+        return lambda: parlab.Counter().increment(n, mode="atomic", release_gil=release_gil)
     raise AssertionError(kernel)
 
 
-@pytest.mark.parametrize("kernel", ["io_wait", "cpu_work", "count_hits", "estimate_pi",
-                                    "cdist"])
+ALL_KERNELS = ["io_wait", "cpu_work", "count_hits", "estimate_pi", "cdist", "cdist-wide-rows",
+               "increment"]
+
+
+@pytest.mark.parametrize("kernel", ALL_KERNELS)
 def test_kernel_interrupted(kernel, release_gil, record_property):
     call = long_call(kernel, release_gil)
     check_latency(interrupt_latency(call, arm_alarm), record_property)
@@ -157,7 +183,7 @@ def test_counter_interrupted_keeps_increments(mode, release_gil, record_property
     assert c.value == before + 10
 
 
-@pytest.mark.parametrize("kernel", ["io_wait", "cpu_work"])
+@pytest.mark.parametrize("kernel", ALL_KERNELS)
 def test_real_sigint(kernel, release_gil, record_property):
     call = long_call(kernel, release_gil)
     check_latency(interrupt_latency(call, arm_sigint), record_property)

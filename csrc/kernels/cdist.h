@@ -1,18 +1,23 @@
-/* Pairwise distances between the rows of two C-contiguous float64 matrices.
+/* Pairwise distances between the rows of two float64 matrices.
  * Plain C: no Python objects, callable with the GIL released. */
 #ifndef PARLAB_CDIST_H
 #define PARLAB_CDIST_H
 
 #include <stddef.h>
 
-typedef enum { PL_EUCLIDEAN = 0, PL_SQEUCLIDEAN = 1 } pl_metric;
+#define PL_METRICS(X) X(PL_EUCLIDEAN, "euclidean") X(PL_SQEUCLIDEAN, "sqeuclidean")
+#define PL_METRIC_ITEM(id, name) id,
+typedef enum { PL_METRICS(PL_METRIC_ITEM) } pl_metric;
 
-/* Rows [row_begin, row_end) of the (mA, mB) distance matrix between XA (mA, n)
- * and XB (mB, n). Row i of the result goes to out + (i - row_begin) * out_row_stride
- * (stride in elements, may be negative). Uses the direct formula sum((a-b)^2),
- * which keeps full relative accuracy for close points. */
-void pl_cdist_rows(const double *XA, const double *XB, ptrdiff_t row_begin,
-                   ptrdiff_t row_end, ptrdiff_t mB, ptrdiff_t n, pl_metric metric,
-                   double *out, ptrdiff_t out_row_stride);
+/* Blocks whose sides are multiples of these run the kernel's full tiles. */
+#define PL_CDIST_TILE_ROWS 4
+#define PL_CDIST_TILE_COLS 8
+
+/* For 0 <= i < mA, 0 <= j < mB: out[i*ldo + j] = distance between the rows
+ * A + i*lda and B + j*ldb, each of n contiguous elements. lda and ldb may be 0
+ * (a broadcast row). Thread-safe on disjoint blocks of out. */
+void pl_cdist_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
+                    ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n, pl_metric metric, double *out,
+                    ptrdiff_t ldo);
 
 #endif

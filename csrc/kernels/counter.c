@@ -1,4 +1,8 @@
+#define _POSIX_C_SOURCE 200809L
 #include "counter.h"
+
+#include <sched.h>
+#include <unistd.h>
 
 /* Unsigned addition wraps instead of overflowing a signed int (undefined). */
 static inline int64_t plus_one(int64_t v)
@@ -9,7 +13,24 @@ static inline int64_t plus_one(int64_t v)
 int pl_counter_init(pl_counter *c, int64_t value)
 {
     atomic_init(&c->value, value);
+    atomic_init(&c->pid, getpid());
     return pthread_mutex_init(&c->lock, NULL);
+}
+
+void pl_counter_after_fork(pl_counter *c)
+{
+    const pid_t me = getpid();
+    pid_t owner = atomic_load(&c->pid);
+    if (owner == me)
+        return;
+    /* One thread of the child re-makes the lock; any other waits for it. */
+    if (owner != -1 && atomic_compare_exchange_strong(&c->pid, &owner, -1)) {
+        pthread_mutex_init(&c->lock, NULL);
+        atomic_store(&c->pid, me);
+        return;
+    }
+    while (atomic_load(&c->pid) != me)
+        sched_yield();
 }
 
 void pl_counter_destroy(pl_counter *c)

@@ -5,15 +5,19 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct {
     /* Atomic so that every access is well-defined C even in the racy mode;
      * the race is the separate load and store, not undefined behaviour. */
     _Atomic int64_t value;
     pthread_mutex_t lock;
+    _Atomic pid_t pid; /* the process the lock belongs to; -1 while re-made */
 } pl_counter;
 
-typedef enum { PL_RACY = 0, PL_LOCKED = 1, PL_ATOMIC = 2 } pl_counter_mode;
+#define PL_COUNTER_MODES(X) X(PL_RACY, "racy") X(PL_LOCKED, "locked") X(PL_ATOMIC, "atomic")
+#define PL_COUNTER_MODE_ITEM(id, name) id,
+typedef enum { PL_COUNTER_MODES(PL_COUNTER_MODE_ITEM) } pl_counter_mode;
 
 /* 0 on success, an errno value otherwise. */
 int pl_counter_init(pl_counter *c, int64_t value);
@@ -21,7 +25,11 @@ void pl_counter_destroy(pl_counter *c);
 int64_t pl_counter_get(pl_counter *c);
 void pl_counter_set(pl_counter *c, int64_t value);
 
-/* Adds 1, n times. Wraps around at the int64 limits. */
+/* In a forked child, the lock may have been held by a thread the child does
+ * not have: re-make it once, before the child's first increment. */
+void pl_counter_after_fork(pl_counter *c);
+
+/* Adds 1, n times. Wraps around at the int64 limits (callers check first). */
 void pl_counter_add(pl_counter *c, int64_t n, pl_counter_mode mode);
 
 #endif

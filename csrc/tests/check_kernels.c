@@ -68,7 +68,7 @@ static int run_cdist(const char *metric_name)
         if (scanf("%lf", &XB[i]) != 1)
             return 2;
     pl_metric metric = strcmp(metric_name, "sqeuclidean") == 0 ? PL_SQEUCLIDEAN : PL_EUCLIDEAN;
-    pl_cdist_rows(XA, XB, 0, mA, mB, n, metric, out, mB);
+    pl_cdist_block(XA, n, XB, n, mA, mB, n, metric, out, mB);
     for (long i = 0; i < mA * mB; i++)
         printf("%.17g\n", out[i]);
     free(XA);

@@ -1,0 +1,236 @@
+/* The GIL policy and the chunked run loop: see gil.h. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "gil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "kernels/work.h"
+
+/* How often the main thread runs signal handlers during a call: often enough
+ * that Ctrl-C interrupts within 0.2 s, rarely enough to cost nothing. */
+#define CHECK_INTERVAL_NS INT64_C(50000000)
+
+#if defined(Py_GIL_DISABLED) || defined(PARLAB_EMULATE_GIL)
+#define EMULATED 1
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+#else
+#define EMULATED 0
+#endif
+
+/* Only the main thread runs Python's signal handlers: other threads have
+ * nothing to check, so they never take the GIL back during the work. */
+static _Atomic unsigned long main_ident;
+
+static void after_fork_child(void)
+{
+    /* The forking thread is the child's main thread and its only thread:
+     * locks another thread held at the fork would never be unlocked. */
+    atomic_store(&main_ident, PyThread_get_thread_ident());
+#if EMULATED
+    pthread_mutex_init(&held_lock, NULL);
+#endif
+    pl_trace_after_fork_child();
+}
+
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+
+static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+int pl_gil_init(void)
+{
+    PyObject *threading = PyImport_ImportModule("threading");
+    if (threading == NULL)
+        return -1;
+    PyObject *main = PyObject_CallMethod(threading, "main_thread", NULL);
+    Py_DECREF(threading);
+    if (main == NULL)
+        return -1;
+    PyObject *ident = PyObject_GetAttrString(main, "ident");
+    Py_DECREF(main);
+    if (ident == NULL)
+        return -1;
+    const unsigned long id = PyLong_AsUnsignedLong(ident);
+    Py_DECREF(ident);
+    if (PyErr_Occurred())
+        return -1;
+    atomic_store(&main_ident, id);
+    pthread_once(&fork_handler_once, register_fork_handler);
+    return 0;
+}
+
+int pl_workers_for(int n_threads, int64_t n_items, int64_t batch)
+{
+    const int64_t batches = (n_items + batch - 1) / batch;
+    return batches < n_threads ? (batches > 1 ? (int)batches : 1) : n_threads;
+}
+
+/* The state a run shares between its threads. */
+typedef struct {
+    const pl_job *job;
+    _Atomic int64_t next; /* first item of the next batch */
+    _Atomic int stop;     /* the caller was interrupted: start no new item */
+} shared_run;
+
+typedef struct {
+    shared_run *run;
+    int worker;
+} worker_arg;
+
+/* Takes the next batch: [*begin, *end), or returns 0 when none is left. */
+static int next_batch(shared_run *s, int64_t *begin, int64_t *end)
+{
+    const pl_job *j = s->job;
+    if (atomic_load_explicit(&s->stop, memory_order_relaxed))
+        return 0;
+    *begin = atomic_fetch_add_explicit(&s->next, j->batch, memory_order_relaxed);
+    if (*begin >= j->n_items)
+        return 0;
+    *end = *begin + j->batch < j->n_items ? *begin + j->batch : j->n_items;
+    return 1;
+}
+
+static void *native_worker(void *p)
+{
+    const worker_arg *a = p;
+    const pl_job *j = a->run->job;
+    int64_t b, e;
+    while (next_batch(a->run, &b, &e))
+        for (int64_t i = b; i < e && !atomic_load_explicit(&a->run->stop, memory_order_relaxed); i++)
+            j->fn(j->ctx, i, a->worker);
+    return NULL;
+}
+
+/* The calling thread: its thread state while detached, and when it next
+ * runs signal handlers. */
+typedef struct {
+    PyThreadState *ts; /* non-NULL while detached */
+    int detach;        /* the work runs detached: released, or held with the GIL emulated */
+    int check;         /* the main thread: run signal handlers between items */
+    int64_t next_check;
+    pl_trace_call trace;
+} caller;
+
+/* In the main thread, every CHECK_INTERVAL_NS: attach just long enough to run
+ * signal handlers. -1 with an exception set, attached, when one raised. */
+static int checkpoint(caller *c)
+{
+    const int64_t now = pl_now_ns();
+    if (now < c->next_check)
+        return 0;
+    if (c->ts) {
+        PyEval_RestoreThread(c->ts);
+        c->ts = NULL;
+        if (c->trace.tb)
+            pl_trace_wait(&c->trace, now, pl_now_ns(), 1);
+    }
+    if (PyErr_CheckSignals() < 0)
+        return -1;
+    if (c->detach)
+        c->ts = PyEval_SaveThread();
+    c->next_check = pl_now_ns() + CHECK_INTERVAL_NS;
+    return 0;
+}
+
+/* The calling thread's share of the items: all of them in order when it runs
+ * alone, else batches taken from the shared counter. */
+static int caller_items(caller *c, shared_run *s, int alone)
+{
+    const pl_job *j = s->job;
+    if (alone) {
+        for (int64_t i = 0; i < j->n_items; i++) {
+            j->fn(j->ctx, i, 0);
+            if (c->check && checkpoint(c) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    int64_t b, e;
+    while (next_batch(s, &b, &e)) {
+        for (int64_t i = b; i < e; i++) {
+            j->fn(j->ctx, i, 0);
+            if (c->check && checkpoint(c) < 0) {
+                atomic_store(&s->stop, 1);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+#if EMULATED
+/* Held mode without a GIL: parlab's own lock stands in for it. Waiting for
+ * it detaches, as waiting for the GIL would; like a wait for the GIL before
+ * a call, it is not part of the call's work. */
+static void take_held_lock(void)
+{
+    if (pthread_mutex_trylock(&held_lock) == 0)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&held_lock);
+    Py_END_ALLOW_THREADS
+}
+#endif
+
+int pl_run_chunked(const pl_job *job)
+{
+    caller c = {.detach = job->release || EMULATED};
+    c.check = PyThread_get_thread_ident() == atomic_load_explicit(&main_ident, memory_order_relaxed);
+#if EMULATED
+    if (!job->release)
+        take_held_lock();
+#endif
+    pl_trace_begin(&c.trace, job->kernel, job->t_enter, job->release);
+    if (c.check)
+        c.next_check = pl_now_ns() + CHECK_INTERVAL_NS;
+    if (c.detach)
+        c.ts = PyEval_SaveThread();
+
+    /* Between here and the end: no Python objects, no PyErr_*, no PyMem_*
+     * while detached; native threads never touch Python at all. */
+    shared_run s = {.job = job};
+    int workers = pl_workers_for(job->n_threads, job->n_items, job->batch);
+    pthread_t *tids = NULL;
+    worker_arg *args = NULL;
+    if (workers > 1) {
+        tids = malloc((size_t)workers * sizeof *tids);
+        args = malloc((size_t)workers * sizeof *args);
+        int started = 1;
+        if (tids && args) {
+            for (; started < workers; started++) {
+                args[started] = (worker_arg){&s, started};
+                if (pthread_create(&tids[started], NULL, native_worker, &args[started]) != 0)
+                    break; /* fewer threads: same results, less parallel */
+            }
+        }
+        workers = started;
+    }
+    const int failed = caller_items(&c, &s, workers == 1) < 0;
+    for (int w = 1; w < workers; w++)
+        pthread_join(tids[w], NULL);
+    free(tids);
+    free(args);
+
+    /* Interrupted: the work stopped when the GIL came back for the handler. */
+    const int64_t work_end = !c.trace.tb ? -1
+                             : failed && c.detach ? c.trace.t_reacquired
+                                                  : pl_now_ns();
+#if EMULATED
+    if (!job->release)
+        pthread_mutex_unlock(&held_lock);
+#endif
+    if (c.ts) {
+        const int64_t asked = c.trace.tb ? pl_now_ns() : 0;
+        PyEval_RestoreThread(c.ts);
+        if (c.trace.tb && job->release)
+            pl_trace_wait(&c.trace, asked, pl_now_ns(), 0);
+    }
+    pl_trace_end(&c.trace, work_end, !failed, workers);
+    return failed ? -1 : workers;
+}
