@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import threading
 import time
@@ -23,17 +22,7 @@ import time
 import numpy as np
 
 import parlab
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from _machine import describe
 
 
 def run_threads(tasks) -> float:
@@ -85,10 +74,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    info = parlab.info()
-    print(f"machine: {cpu_model()}, {info['cpu_count']} logical CPUs, "
-          f"Python {info['python']}, NumPy {info['numpy']}, parlab {info['parlab']}, "
-          f"{info['compiler']}")
+    print(describe())
     X = np.random.default_rng(0).random((args.n, 50))
     D = np.empty((args.n, args.n))
 
