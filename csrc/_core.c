@@ -20,6 +20,7 @@
 #include "kernels/cdist.h"
 #include "kernels/counter.h"
 #include "kernels/montecarlo.h"
+#include "kernels/simd.h"
 #include "kernels/work.h"
 
 #define CHECK_INTERVAL_NS INT64_C(5000000)
@@ -585,7 +586,8 @@ static PyObject *core_cdist(PyObject *module, PyObject *args, PyObject *kwargs)
     gil_begin(&g, st, K_CDIST, t_enter, release);
     for (npy_intp i = 0; i < mA; i += chunk) {
         const npy_intp end = i + chunk < mA ? i + chunk : mA;
-        pl_cdist_rows(a, b, i, end, mB, n, (pl_metric)metric, o + i * row_stride, row_stride);
+        pl_cdist_block(a + i * n, n, b, n, end - i, mB, n, (pl_metric)metric, o + i * row_stride,
+                       row_stride);
         if (gil_checkpoint(&g) < 0)
             break;
     }
@@ -1090,6 +1092,7 @@ static int core_exec(PyObject *module)
 {
     if (PyArray_ImportNumPyAPI() < 0)
         return -1;
+    pl_simd_select(pl_simd_best());
     core_state *st = get_state(module);
     PyObject *nprandom = PyImport_ImportModule("numpy.random");
     if (nprandom == NULL)

@@ -1,18 +1,41 @@
-/* Pairwise distances between the rows of two C-contiguous float64 matrices.
+/* Pairwise distances between rows of float64 matrices.
  * Plain C: no Python objects, callable with the GIL released. */
 #ifndef PARLAB_CDIST_H
 #define PARLAB_CDIST_H
 
 #include <stddef.h>
 
-typedef enum { PL_EUCLIDEAN = 0, PL_SQEUCLIDEAN = 1 } pl_metric;
+/* X(enumerator, name): the single list the enum and any name table come from. */
+#define PL_METRICS(X)                  \
+    X(PL_EUCLIDEAN, "euclidean")       \
+    X(PL_SQEUCLIDEAN, "sqeuclidean")
 
-/* Rows [row_begin, row_end) of the (mA, mB) distance matrix between XA (mA, n)
- * and XB (mB, n). Row i of the result goes to out + (i - row_begin) * out_row_stride
- * (stride in elements, may be negative). Uses the direct formula sum((a-b)^2),
- * which keeps full relative accuracy for close points. */
-void pl_cdist_rows(const double *XA, const double *XB, ptrdiff_t row_begin,
-                   ptrdiff_t row_end, ptrdiff_t mB, ptrdiff_t n, pl_metric metric,
-                   double *out, ptrdiff_t out_row_stride);
+#define PL_METRIC_ENUMERATOR(id, name) id,
+typedef enum { PL_METRICS(PL_METRIC_ENUMERATOR) PL_METRIC_COUNT } pl_metric;
+#undef PL_METRIC_ENUMERATOR
+
+/* One block of the distance matrix: for 0 <= i < mA and 0 <= j < mB,
+ *   out[i*ldo + j] = dist(A + i*lda, B + j*ldb),
+ * each row n contiguous doubles. lda and ldb are row strides in elements and
+ * may be 0 (one row broadcast) or larger than n; ldo >= mB. Only those mA*mB
+ * entries of out are written.
+ *
+ * Every path (see simd.h) sums (a_k - b_k)^2 over k in increasing order with
+ * separate multiply and add, then takes sqrt for PL_EUCLIDEAN, so the result
+ * of each entry is bit-for-bit the same whatever the path and however the
+ * matrix is cut into blocks. No |a|^2 + |b|^2 - 2 a.b: close points keep full
+ * relative accuracy.
+ *
+ * Thread-safe for disjoint out blocks: no global state besides the path
+ * chosen before threads start; the packing buffer lives on the stack. */
+void pl_cdist_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
+                    ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n, pl_metric metric,
+                    double *out, ptrdiff_t ldo);
+
+/* The current path's register tile: blocks whose mA is a multiple of *rows and
+ * whose mB is a multiple of *cols waste no lanes. Each call packs B once per
+ * tile of columns and reuses it for all mA rows, so larger mA (16..64)
+ * amortises the packing better. */
+void pl_cdist_tile(ptrdiff_t *rows, ptrdiff_t *cols);
 
 #endif
