@@ -6,6 +6,7 @@
 
 #define CD_TARGET "avx2"
 #define CD_W 4
+#define CD_LANES(F, b) F(0, b), F(1, b), F(2, b), F(3, b)
 #define CD_MR PL_CDIST_AVX2_ROWS
 #define CD_NV (PL_CDIST_AVX2_COLS / CD_W)
 #define CD_SQRT(v) ((cd_vec)_mm256_sqrt_pd((__m256d)(v)))

@@ -6,6 +6,7 @@
 
 #define CD_TARGET "avx512f,avx512dq"
 #define CD_W 8
+#define CD_LANES(F, b) F(0, b), F(1, b), F(2, b), F(3, b), F(4, b), F(5, b), F(6, b), F(7, b)
 #define CD_MR PL_CDIST_AVX512_ROWS
 #define CD_NV (PL_CDIST_AVX512_COLS / CD_W)
 #define CD_SQRT(v) ((cd_vec)_mm512_sqrt_pd((__m512d)(v)))

@@ -1,7 +1,8 @@
 /* Internal template: the register-blocked cdist kernel for one instruction
  * set, written with GCC vector extensions. The including file defines
  *   CD_TARGET  target attribute string, e.g. "avx2"
- *   CD_W       doubles per vector
+ *   CD_W       doubles per vector (4 or 8)
+ *   CD_LANES(F, b)  F(0, b), F(1, b), ..., F(CD_W - 1, b)
  *   CD_MR      rows of A per tile
  *   CD_NV      vectors of B columns per tile (tile columns NR = CD_NV * CD_W)
  *   CD_SQRT(v) element-wise sqrt of one vector
@@ -14,6 +15,7 @@
  * parked in out between them and reloaded, so each entry is still one sum
  * over k in increasing order. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cdist_paths.h"
@@ -22,20 +24,63 @@
 #define CD_FN static inline __attribute__((target(CD_TARGET), always_inline))
 
 typedef double cd_vec __attribute__((vector_size(CD_W * sizeof(double))));
+typedef int64_t cd_idx __attribute__((vector_size(CD_W * sizeof(int64_t))));
+
+/* Lane t of round b of a transpose: rows i and i + b (i & b == 0) become
+ * lo = shuffle(row i, row i + b, CD_LO) and hi likewise, which interleaves
+ * them in blocks of b lanes. */
+#define CD_LO(t, b) ((t) & (b) ? CD_W + (t) - (b) : (t))
+#define CD_HI(t, b) ((t) & (b) ? CD_W + (t) : (t) + (b))
+
+CD_FN void cd_round(cd_vec x[CD_W], int b, cd_idx lo, cd_idx hi)
+{
+#pragma GCC unroll 16
+    for (int i = 0; i < CD_W; i++) {
+        if (i & b)
+            continue;
+        const cd_vec l = __builtin_shuffle(x[i], x[i + b], lo);
+        x[i + b] = __builtin_shuffle(x[i], x[i + b], hi);
+        x[i] = l;
+    }
+}
+
+/* Transposes the W x W block x[row][lane] in registers, in log2(W) rounds;
+ * the masks are constants, as the shuffles must be to compile well. */
+CD_FN void cd_transpose(cd_vec x[CD_W])
+{
+    cd_round(x, 1, (cd_idx){CD_LANES(CD_LO, 1)}, (cd_idx){CD_LANES(CD_HI, 1)});
+    cd_round(x, 2, (cd_idx){CD_LANES(CD_LO, 2)}, (cd_idx){CD_LANES(CD_HI, 2)});
+#if CD_W > 4
+    cd_round(x, 4, (cd_idx){CD_LANES(CD_LO, 4)}, (cd_idx){CD_LANES(CD_HI, 4)});
+#endif
+}
 
 /* Copies rows [0, nr) of B (stride ldb), elements [0, kc), into panel[k][j];
- * lanes j >= nr get zeros. */
+ * lanes j >= nr get zeros. Full groups of W rows go W x W blocks at a time
+ * through registers; the rest element by element. */
 CD_FN void cd_pack(cd_vec (*panel)[CD_NV], const double *B, ptrdiff_t ldb, ptrdiff_t nr,
                    ptrdiff_t kc)
 {
     double *p = (double *)panel;
-    /* Row by row: B is read contiguously, the writes stay in the L1-sized panel. */
-    for (ptrdiff_t j = 0; j < nr; j++)
-        for (ptrdiff_t k = 0; k < kc; k++)
-            p[k * CD_NR + j] = B[j * ldb + k];
-    for (ptrdiff_t k = 0; k < kc; k++)
-        for (ptrdiff_t j = nr; j < CD_NR; j++)
-            p[k * CD_NR + j] = 0.0;
+    for (int v = 0; v < CD_NV; v++) {
+        const ptrdiff_t j0 = (ptrdiff_t)v * CD_W;
+        ptrdiff_t k0 = 0;
+        if (j0 + CD_W <= nr) {
+            for (; k0 + CD_W <= kc; k0 += CD_W) {
+                cd_vec x[CD_W];
+#pragma GCC unroll 16
+                for (int l = 0; l < CD_W; l++)
+                    memcpy(&x[l], B + (j0 + l) * ldb + k0, sizeof(cd_vec));
+                cd_transpose(x);
+#pragma GCC unroll 16
+                for (int l = 0; l < CD_W; l++)
+                    panel[k0 + l][v] = x[l];
+            }
+        }
+        for (ptrdiff_t j = j0; j < j0 + CD_W; j++)
+            for (ptrdiff_t k = k0; k < kc; k++)
+                p[k * CD_NR + j] = j < nr ? B[j * ldb + k] : 0.0;
+    }
 }
 
 /* One tile: rows [0, mr) of A (row r at a[r]), the nr packed columns, k in
