@@ -1,12 +1,14 @@
 /* C-only timing of the SIMD kernels, one core, no Python in the loop.
  *
  *   gcc -std=c11 -O2 -ffp-contract=off -pthread -Icsrc benchmarks/bench_kernels.c
- *       $(find csrc/kernels -name '*.c') -o /tmp/bench_kernels -lm && /tmp/bench_kernels [PATH...]
+ *       $(find csrc/kernels -name '*.c') -o /tmp/bench_kernels -lm
+ *   /tmp/bench_kernels [--rows R] [PATH...]
  *
  * For each path (default: every path this CPU supports) prints the best of
  * several runs of cdist 1000x1000 at d = 100 and d = 3 (GFLOP/s counting
- * 3 flops per element pair: subtract, multiply, add), called in row blocks as
- * a chunked run loop would, and of the Monte Carlo count (ns per sample).
+ * 3 flops per element pair: subtract, multiply, add), called in blocks of R
+ * rows (default 64) by all 1000 columns as a chunked run loop would, and of
+ * the Monte Carlo count in chunks of 2**16 samples (ns per sample).
  * Compare with SciPy measured in the same session, e.g.
  *   python -m timeit -s "import numpy as np; from scipy.spatial.distance import cdist; \
  *       a = np.random.rand(1000, 100)" "cdist(a, a)"
@@ -75,37 +77,44 @@ static double time_hits(int64_t n, int64_t chunk, int64_t *hits)
     return best;
 }
 
-static void bench(pl_simd path)
+static void bench(pl_simd path, ptrdiff_t block_rows)
 {
     pl_simd_select(path);
     ptrdiff_t rows, cols;
     pl_cdist_tile(&rows, &cols);
-    const ptrdiff_t block_rows = getenv("BR") ? atoi(getenv("BR")) : 64;
     const double t100 = time_cdist(100, block_rows), t3 = time_cdist(3, block_rows);
     int64_t hits;
     const int64_t samples = INT64_C(1) << 24;
     const double th = time_hits(samples, INT64_C(1) << 16, &hits);
-    printf("%-7s tile %tdx%-3td cdist d=100 %7.2f ms %6.1f GFLOP/s | d=3 %6.2f ms %5.1f GFLOP/s"
+    printf("%-7s tile %tdx%-3td rows %td: cdist d=100 %7.2f ms %6.1f GFLOP/s | d=3 %6.2f ms %5.1f GFLOP/s"
            " | pi %.3f ns/sample (hits %" PRId64 ")\n",
-           pl_simd_name(path), rows, cols, 1e3 * t100, 3e6 * 100 / t100 * 1e-9, 1e3 * t3,
+           pl_simd_name(path), rows, cols, block_rows, 1e3 * t100, 3e6 * 100 / t100 * 1e-9, 1e3 * t3,
            3e6 * 3 / t3 * 1e-9, th / (double)samples * 1e9, hits);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1) {
-        for (int a = 1; a < argc; a++) {
-            pl_simd path;
-            if (pl_simd_from_name(argv[a], &path) < 0 || !pl_simd_supported(path)) {
-                fprintf(stderr, "%s: unknown or not supported here\n", argv[a]);
-                return 2;
-            }
-            bench(path);
+    ptrdiff_t block_rows = 64;
+    int first = 1;
+    if (argc > 2 && strcmp(argv[1], "--rows") == 0) {
+        block_rows = atol(argv[2]);
+        first = 3;
+        if (block_rows < 1) {
+            fprintf(stderr, "--rows must be positive\n");
+            return 2;
         }
-        return 0;
     }
-    for (int p = 0; p < PL_SIMD_COUNT; p++)
-        if (pl_simd_supported((pl_simd)p))
-            bench((pl_simd)p);
+    for (int a = first; a < argc; a++) {
+        pl_simd path;
+        if (pl_simd_from_name(argv[a], &path) < 0 || !pl_simd_supported(path)) {
+            fprintf(stderr, "%s: unknown or not supported here\n", argv[a]);
+            return 2;
+        }
+        bench(path, block_rows);
+    }
+    if (first == argc)
+        for (int p = 0; p < PL_SIMD_COUNT; p++)
+            if (pl_simd_supported((pl_simd)p))
+                bench((pl_simd)p, block_rows);
     return 0;
 }
