@@ -14,7 +14,6 @@
  * subtracts it from the NR lanes. A sum that spans several panels of k is
  * parked in out between them and reloaded, so each entry is still one sum
  * over k in increasing order. */
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -84,8 +83,8 @@ CD_FN void cd_pack(cd_vec (*panel)[CD_NV], const double *B, ptrdiff_t ldb, ptrdi
 }
 
 /* One tile: rows [0, mr) of A (row r at a[r]), the nr packed columns, k in
- * [0, kc). first: start the sums at zero, not at out's parked values; last:
- * finish them (sqrt for euclidean). */
+ * [0, kc). first: start the sums at zero, not at out's parked values; root:
+ * store their square roots (the last panel of k of a euclidean block). */
 CD_FN void cd_tile(const double *const a[CD_MR], cd_vec (*panel)[CD_NV], ptrdiff_t kc,
                    ptrdiff_t mr, ptrdiff_t nr, int first, int root, double *out,
                    ptrdiff_t ldo)
