@@ -189,9 +189,9 @@ static int select_simd(PyObject *module)
         }
     }
     pl_simd_select(path);
-    const char *supported[PL_SIMD_N];
+    const char *supported[PL_SIMD_COUNT];
     Py_ssize_t n = 0;
-    for (int p = 0; p < PL_SIMD_N; p++)
+    for (int p = 0; p < PL_SIMD_COUNT; p++)
         if (pl_simd_supported((pl_simd)p))
             supported[n++] = pl_simd_name((pl_simd)p);
     if (PyModule_AddStringConstant(module, "SIMD", pl_simd_name(path)) < 0 ||

@@ -16,8 +16,8 @@
 /* Work per item, in innermost steps. An item must take well under a
  * millisecond on any path, so that the main thread's signal checks and the
  * sharing between native threads stay fine-grained. */
-#define CDIST_GRAIN (INT64_C(1) << 18) /* (i, j, k) triples */
-#define CDIST_PANEL (INT64_C(1) << 15) /* XB elements one block reads: 256 KB, in L2 */
+#define CDIST_GRAIN (INT64_C(1) << 20) /* (i, j, k) triples */
+#define CDIST_BLOCK_ROWS 64
 #define HITS_CHUNK (INT64_C(1) << 16)
 #define COUNTER_CHUNK (INT64_C(1) << 12)
 #define CPU_CHUNK (INT64_C(1) << 10)
@@ -146,20 +146,25 @@ static void cdist_item(void *ctx, int64_t item, int worker)
                    j->metric, j->o + i * j->ldo + c, j->ldo);
 }
 
-/* Block shape: as many XB rows as fit the panel (a multiple of the kernel's
- * tile), then as many XA rows as keep a block near the grain. One distance
- * (n steps) is the smallest block. */
+/* Block shape: up to BLOCK_ROWS rows of XA (the kernel packs a panel of XB
+ * once per block and reuses it for every row), then as many XB rows as keep
+ * the block near the grain, both in whole register tiles where possible. One
+ * distance (n steps) is the smallest block. */
 static void cdist_blocks(cdist_job *j)
 {
+    ptrdiff_t tile_rows, tile_cols;
+    pl_cdist_tile(&tile_rows, &tile_cols);
     const int64_t n = j->n > 0 ? j->n : 1;
-    int64_t cols = CDIST_PANEL / n;
-    cols = cols >= PL_CDIST_TILE_COLS ? cols / PL_CDIST_TILE_COLS * PL_CDIST_TILE_COLS
-                                      : (cols > 0 ? cols : 1);
-    j->cols = j->mB < cols ? (j->mB > 0 ? j->mB : 1) : cols;
-    int64_t rows = CDIST_GRAIN / (n * j->cols);
-    rows = rows >= PL_CDIST_TILE_ROWS ? rows / PL_CDIST_TILE_ROWS * PL_CDIST_TILE_ROWS
-                                      : (rows > 0 ? rows : 1);
+    int64_t rows = CDIST_BLOCK_ROWS / tile_rows * tile_rows;
+    int64_t cols = CDIST_GRAIN / (n * rows);
+    if (cols >= tile_cols)
+        cols = cols / tile_cols * tile_cols;
+    else if (cols < 1) {
+        cols = 1;
+        rows = CDIST_GRAIN / n > 1 ? CDIST_GRAIN / n : 1;
+    }
     j->rows = j->mA < rows ? (j->mA > 0 ? j->mA : 1) : rows;
+    j->cols = j->mB < cols ? (j->mB > 0 ? j->mB : 1) : cols;
     j->row_blocks = (j->mA + j->rows - 1) / j->rows;
 }
 

@@ -1,7 +1,11 @@
 """The kernels in csrc/kernels/ are plain C: compile them without Python, drive
-them from csrc/tests/check_kernels.c (real pthreads for the counter), and
-compare with independent references."""
+them from csrc/tests/check_kernels.c (real pthreads for the counter and for
+concurrent cdist blocks), and compare with independent references.
+
+Every SIMD path is driven on its own (the path is part of the test id); a path
+this CPU cannot run is skipped with the reason "CPU lacks <path>"."""
 import shlex
+import sys
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -32,15 +36,79 @@ def run(driver: Path, *args, stdin: str = "") -> list[str]:
     return out.stdout.split()
 
 
+PATHS = ["scalar", "avx2", "avx512"]
+
+
+@pytest.fixture(scope="module")
+def supported(driver) -> dict[str, bool]:
+    lines = [line.split() for line in subprocess.run(
+        [str(driver), "paths"], check=True, capture_output=True, text=True).stdout.splitlines()]
+    return {name: flag == "1" for name, flag in lines}
+
+
+@pytest.fixture(params=PATHS)
+def path(request, supported) -> str:
+    if not supported[request.param]:
+        pytest.skip(f"CPU lacks {request.param}")
+    return request.param
+
+
+def test_driver_lists_every_path_and_scalar_always_runs(supported):
+    assert list(supported) == PATHS
+    assert supported["scalar"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/cpuinfo")
+def test_supported_paths_agree_with_proc_cpuinfo(supported):
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    if not flags:
+        pytest.skip("/proc/cpuinfo has no flags line on this architecture")
+    assert supported["avx2"] == ("avx2" in flags)
+    assert supported["avx512"] == ({"avx512f", "avx512dq"} <= flags)
+
+
+def test_unsupported_or_unknown_path_is_refused(driver, supported):
+    for name in ["sse9", *[p for p in PATHS if not supported[p]]]:
+        result = subprocess.run([str(driver), "hits", name, "1", "0", "10", "10"],
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "not supported" in result.stderr
+
+
 @pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 - 1, 2**32, 2**63 + 5, 2**64 - 1])
 def test_seed_key_matches_numpy_seedsequence(driver, seed):
     assert int(run(driver, "seedkey", seed)[0]) == int(rng_reference.seed_key(seed))
 
 
-@pytest.mark.parametrize("seed, start, n", [(0, 0, 1000), (7, 2**40, 5000), (99, 2**63 - 300, 300)])
-def test_hits_match_numpy_reference(driver, seed, start, n):
+def hits(driver: Path, path: str, seed: int, start: int, n: int, chunk: int) -> int:
     key = int(rng_reference.seed_key(seed))
-    assert int(run(driver, "hits", key, start, n)[0]) == rng_reference.count_hits(n, seed, start)
+    return int(run(driver, "hits", path, key, start, n, chunk)[0])
+
+
+@pytest.mark.parametrize("seed, start, n", [
+    (0, 0, 1000), (7, 2**40, 5000), (99, 2**63 - 300, 300), (3, 5, 100_003)])
+def test_hits_match_numpy_reference(driver, path, seed, start, n):
+    assert hits(driver, path, seed, start, n, n) == rng_reference.count_hits(n, seed, start)
+
+
+def test_hits_of_every_small_count_and_start_match_reference(driver, path):
+    """n = 0..40 from starts 0..20: every lane count a vector loop can leave."""
+    key = rng_reference.seed_key(11)
+    x, y = rng_reference.points(key, 0, 61)
+    inside = (x * x + y * y <= 1.0).astype(int)
+    for start in range(0, 21, 3):
+        for n in range(41):
+            got = hits(driver, path, 11, start, n, max(n, 1))
+            assert got == int(inside[start:start + n].sum()), (start, n)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 16, 17, 1000, 4096])
+def test_hits_are_additive_over_any_split(driver, path, chunk):
+    n, start = 20_011, 2**33 + 3
+    assert hits(driver, path, 5, start, n, chunk) == rng_reference.count_hits(n, 5, start)
 
 
 def python_long_comp(iterations: int) -> float:
@@ -64,10 +132,61 @@ def test_racy_counter_never_overcounts(driver):
     assert 0 < int(run(driver, "counter", "racy", 4, 100_000)[0]) <= 400_000
 
 
+
+
+def cdist_run(driver: Path, path: str, metric: str, XA, XB, lda: int, ldb: int, ldo: int,
+              bi: int = 1 << 30, bj: int = 1 << 30, threads: int = 1) -> np.ndarray:
+    """pl_cdist_block through the driver. lda = 0 sends only XA[0] (likewise ldb)."""
+    mA, n = XA.shape
+    mB = XB.shape[0]
+    rows = np.concatenate([(XA[:1] if lda == 0 else XA).ravel(), (XB[:1] if ldb == 0 else XB).ravel()])
+    text = f"{mA} {mB} {n}\n" + " ".join(f"{v:.17g}" for v in rows)
+    out = run(driver, "cdist", path, metric, lda, ldb, ldo, bi, bj, threads, stdin=text)
+    return np.array(out, dtype=float).reshape(mA, mB)
+
+
+def points(rng, m: int, n: int, near=None) -> np.ndarray:
+    """Random rows, or rows within about 1e-9 of `near`'s (close pairs lose
+    accuracy under the |x|^2 + |y|^2 - 2 x.y shortcut)."""
+    if near is not None:
+        return near[:m] * (1 + 1e-9 * rng.normal(size=(m, n)))
+    return rng.normal(size=(m, n)) * 10.0 ** rng.integers(-3, 4)
+
+
+# Tile shapes are 1x4, 4x8 and 4x24: these hit full tiles and every kind of tail.
+SHAPES = [(1, 1), (3, 5), (4, 24), (9, 25), (13, 49)]
+DIMS = [*range(1, 18), 31, 33, 100, 128, 129, 257]
+
+
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
-def test_cdist_rows_match_scipy(driver, metric):
-    rng = np.random.default_rng(3)
-    XA, XB = rng.normal(size=(7, 5)), rng.normal(size=(9, 5))
-    text = "7 9 5\n" + " ".join(f"{v:.17g}" for v in np.concatenate([XA.ravel(), XB.ravel()]))
-    got = np.array(run(driver, "cdist", metric, stdin=text), dtype=float).reshape(7, 9)
-    np.testing.assert_allclose(got, scipy_cdist(XA, XB, metric), rtol=1e-12)
+@pytest.mark.parametrize("n", DIMS)
+def test_cdist_block_matches_scipy_and_scalar_path(driver, path, metric, n):
+    rng = np.random.default_rng(n)
+    for mA, mB in SHAPES:
+        XA = points(rng, mA, n)
+        XB = points(rng, mB, n, near=np.resize(XA, (mB, n)) if mB % 2 else None)
+        for lda, ldb, ldo in [(n, n, mB), (n + 3, n + 1, mB + 2), (0, n, mB), (n + 5, 0, mB + 1)]:
+            A = np.repeat(XA[:1], mA, axis=0) if lda == 0 else XA
+            B = np.repeat(XB[:1], mB, axis=0) if ldb == 0 else XB
+            got = cdist_run(driver, path, metric, XA, XB, lda, ldb, ldo)
+            np.testing.assert_allclose(got, scipy_cdist(A, B, metric), rtol=1e-12, atol=0,
+                                       err_msg=f"{mA}x{mB} lda={lda} ldb={ldb}")
+            if path != "scalar":
+                # Every path sums over k in the same order: equal bit for bit.
+                scalar = cdist_run(driver, "scalar", metric, XA, XB, lda, ldb, ldo)
+                np.testing.assert_array_equal(got, scalar)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+def test_cdist_of_zero_length_rows_is_zero(driver, path, metric):
+    got = cdist_run(driver, path, metric, np.empty((3, 0)), np.empty((6, 0)), 0, 0, 6)
+    np.testing.assert_array_equal(got, np.zeros((3, 6)))
+
+
+@pytest.mark.parametrize("bi, bj, threads", [(1, 1, 1), (5, 11, 1), (4, 24, 3), (7, 1000, 4), (1, 9, 8)])
+def test_cdist_blocks_from_concurrent_threads_equal_one_call(driver, path, bi, bj, threads):
+    rng = np.random.default_rng(42)
+    XA, XB = rng.normal(size=(37, 33)), rng.normal(size=(53, 33))
+    whole = cdist_run(driver, path, "euclidean", XA, XB, 33, 33, 53)
+    split = cdist_run(driver, path, "euclidean", XA, XB, 40, 35, 60, bi, bj, threads)
+    np.testing.assert_array_equal(split, whole)

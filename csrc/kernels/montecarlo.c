@@ -1,11 +1,13 @@
 #include "montecarlo.h"
 
-#define GAMMA UINT64_C(0x9E3779B97F4A7C15)
+#include "montecarlo_paths.h"
+
+#define GAMMA PL_GAMMA
 
 static inline uint64_t mix64(uint64_t z)
 {
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    z = (z ^ (z >> 30)) * PL_MIX_M1;
+    z = (z ^ (z >> 27)) * PL_MIX_M2;
     return z ^ (z >> 31);
 }
 
@@ -14,7 +16,7 @@ static inline double unit_double(uint64_t bits)
     return (double)(bits >> 11) * 0x1.0p-53;
 }
 
-int64_t pl_count_hits(uint64_t key, uint64_t start, int64_t n)
+int64_t pl_count_hits_scalar(uint64_t key, uint64_t start, int64_t n)
 {
     int64_t hits = 0;
     /* Unsigned arithmetic wraps mod 2**64, exactly as the stream is defined. */
@@ -26,6 +28,19 @@ int64_t pl_count_hits(uint64_t key, uint64_t start, int64_t n)
         hits += (x * x + y * y <= 1.0);
     }
     return hits;
+}
+
+static pl_count_hits_fn *const paths[PL_SIMD_COUNT] = {
+    [PL_SIMD_SCALAR] = pl_count_hits_scalar,
+#if PL_SIMD_X86
+    [PL_SIMD_AVX2] = pl_count_hits_avx2,
+    [PL_SIMD_AVX512] = pl_count_hits_avx512,
+#endif
+};
+
+int64_t pl_count_hits(uint64_t key, uint64_t start, int64_t n)
+{
+    return paths[pl_simd_current()](key, start, n);
 }
 
 /* SeedSequence (O'Neill's seed_seq variant as NumPy implements it), pool of 4

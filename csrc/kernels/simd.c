@@ -2,21 +2,62 @@
 
 #include <string.h>
 
-#define PL_SIMD_NAME(id, name) name,
-static const char *const names[] = {PL_SIMD_PATHS(PL_SIMD_NAME)};
+#define PL_SIMD_NAME(id, name) [id] = name,
+static const char *const names[PL_SIMD_COUNT] = {PL_SIMD_PATHS(PL_SIMD_NAME)};
+#undef PL_SIMD_NAME
+
+/* Written once before threads start (see pl_simd_select), then only read. */
 static pl_simd current = PL_SIMD_SCALAR;
 
-const char *pl_simd_name(pl_simd path) { return names[path]; }
+const char *pl_simd_name(pl_simd path)
+{
+    return (unsigned)path < PL_SIMD_COUNT ? names[path] : NULL;
+}
+
 int pl_simd_from_name(const char *name, pl_simd *out)
 {
-    for (int i = 0; i < PL_SIMD_N; i++)
-        if (strcmp(name, names[i]) == 0) {
-            *out = (pl_simd)i;
+    for (int p = 0; p < PL_SIMD_COUNT; p++) {
+        if (strcmp(name, names[p]) == 0) {
+            *out = (pl_simd)p;
             return 0;
         }
+    }
     return -1;
 }
-int pl_simd_supported(pl_simd path) { return path == PL_SIMD_SCALAR; }
-pl_simd pl_simd_best(void) { return PL_SIMD_SCALAR; }
-void pl_simd_select(pl_simd path) { current = path; }
-pl_simd pl_simd_current(void) { return current; }
+
+int pl_simd_supported(pl_simd path)
+{
+    switch (path) {
+    case PL_SIMD_SCALAR:
+        return 1;
+#if PL_SIMD_X86
+    /* libgcc's probe also checks that the OS saves the wider registers. */
+    case PL_SIMD_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") != 0;
+    case PL_SIMD_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#endif
+    default:
+        return 0;
+    }
+}
+
+pl_simd pl_simd_best(void)
+{
+    for (int p = PL_SIMD_COUNT - 1; p > 0; p--)
+        if (pl_simd_supported((pl_simd)p))
+            return (pl_simd)p;
+    return PL_SIMD_SCALAR;
+}
+
+void pl_simd_select(pl_simd path)
+{
+    current = pl_simd_supported(path) ? path : PL_SIMD_SCALAR;
+}
+
+pl_simd pl_simd_current(void)
+{
+    return current;
+}

@@ -1,16 +1,48 @@
-/* Which vector instructions the kernels use, chosen at run time. */
+/* Which SIMD instruction set the kernels use, chosen at run time.
+ *
+ * One build runs everywhere: the AVX2 and AVX-512 kernels are compiled with
+ * per-function target attributes (never -march), and each public kernel calls
+ * the implementation of the path selected here. */
 #ifndef PARLAB_SIMD_H
 #define PARLAB_SIMD_H
 
-#define PL_SIMD_PATHS(X) X(PL_SIMD_SCALAR, "scalar") X(PL_SIMD_AVX2, "avx2") X(PL_SIMD_AVX512, "avx512")
-#define PL_SIMD_ITEM(id, name) id,
-typedef enum { PL_SIMD_PATHS(PL_SIMD_ITEM) PL_SIMD_N } pl_simd;
+/* X(enumerator, name): the single list the enum and the name table come from,
+ * in increasing order of preference. */
+#define PL_SIMD_PATHS(X)              \
+    X(PL_SIMD_SCALAR, "scalar")       \
+    X(PL_SIMD_AVX2, "avx2")           \
+    X(PL_SIMD_AVX512, "avx512")
 
+#define PL_SIMD_ENUMERATOR(id, name) id,
+typedef enum { PL_SIMD_PATHS(PL_SIMD_ENUMERATOR) PL_SIMD_COUNT } pl_simd;
+#undef PL_SIMD_ENUMERATOR
+
+/* The SIMD kernels exist only where GCC/Clang target attributes for x86 do. */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define PL_SIMD_X86 1
+#else
+#define PL_SIMD_X86 0
+#endif
+
+/* "scalar", "avx2" or "avx512"; NULL for a value outside the enum. */
 const char *pl_simd_name(pl_simd path);
+
+/* 0 and *out set for a known name (exact, lower case), -1 otherwise. */
 int pl_simd_from_name(const char *name, pl_simd *out);
+
+/* 1 if this CPU (and OS) can run the path: avx2 needs AVX2, avx512 needs
+ * AVX-512F and AVX-512DQ. */
 int pl_simd_supported(pl_simd path);
+
+/* The most preferred supported path. */
 pl_simd pl_simd_best(void);
+
+/* Process-wide choice: call once (at import) before any thread runs a kernel.
+ * A path this CPU cannot run selects PL_SIMD_SCALAR instead, so a wrong call
+ * never ends in an illegal instruction; check pl_simd_supported first to
+ * report it. Until the first call the kernels use PL_SIMD_SCALAR. */
 void pl_simd_select(pl_simd path);
+
 pl_simd pl_simd_current(void);
 
 #endif

@@ -1,12 +1,22 @@
 /* Drives the kernels from plain C, without Python, for tests/test_c_kernels.py.
  *
+ *   check_kernels paths                    -> each SIMD path and whether this CPU runs it
  *   check_kernels seedkey SEED             -> the generator key for an int seed
- *   check_kernels hits KEY START N         -> pl_count_hits
+ *   check_kernels hits PATH KEY START N CHUNK
+ *                                          -> pl_count_hits on PATH, called per CHUNK samples
  *   check_kernels cpu ITERATIONS CHUNK     -> pl_cpu_work, run in chunks
  *   check_kernels counter MODE THREADS N   -> final value after THREADS pthreads add N each
- *   check_kernels cdist METRIC < matrices  -> stdin: mA mB n, XA, XB; prints the result
+ *   check_kernels cdist PATH METRIC LDA LDB LDO BI BJ THREADS < matrices
+ *       -> pl_cdist_block on PATH, with row strides LDA, LDB (0: one row
+ *          broadcast), LDO, called on BI x BJ blocks of the result shared out
+ *          among THREADS pthreads. stdin: mA mB n, then the rows of A (one if
+ *          LDA is 0, else mA) and of B. Strides' padding holds NaN, so reading
+ *          it shows in the result; exits 3 if out's padding was written.
+ *
+ * Exit status 2: bad arguments (including a path this CPU lacks).
  */
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +25,7 @@
 #include "kernels/cdist.h"
 #include "kernels/counter.h"
 #include "kernels/montecarlo.h"
+#include "kernels/simd.h"
 #include "kernels/work.h"
 
 typedef struct {
@@ -53,27 +64,108 @@ static int run_counter(const char *mode_name, int threads, int64_t n)
     return 0;
 }
 
-static int run_cdist(const char *metric_name)
+/* Reads `rows` rows of n doubles into a fresh buffer with row stride ld
+ * (n when ld is 0); padding gets NaN. */
+static double *read_rows(long rows, long n, long ld)
 {
+    const long stride = ld ? ld : n;
+    double *m = malloc(sizeof(double) * (size_t)(rows * stride + 1));
+    if (!m)
+        return NULL;
+    for (long i = 0; i < rows * stride; i++)
+        m[i] = NAN;
+    for (long i = 0; i < rows; i++)
+        for (long k = 0; k < n; k++)
+            if (scanf("%lf", &m[i * stride + k]) != 1) {
+                free(m);
+                return NULL;
+            }
+    return m;
+}
+
+typedef struct {
+    const double *A, *B;
+    long lda, ldb, ldo, mA, mB, n, bi, bj, first, step;
+    pl_metric metric;
+    double *out;
+} cdist_job;
+
+/* Blocks first, first + step, ... of the result in row-major block order. */
+static void *cdist_blocks(void *arg)
+{
+    const cdist_job *c = arg;
+    const long nbj = (c->mB + c->bj - 1) / c->bj;
+    const long nblocks = (c->mA + c->bi - 1) / c->bi * nbj;
+    for (long blk = c->first; blk < nblocks; blk += c->step) {
+        const long i = blk / nbj * c->bi, j = blk % nbj * c->bj;
+        const long mi = c->mA - i < c->bi ? c->mA - i : c->bi;
+        const long mj = c->mB - j < c->bj ? c->mB - j : c->bj;
+        pl_cdist_block(c->A + i * c->lda, c->lda, c->B + j * c->ldb, c->ldb, mi, mj, c->n,
+                       c->metric, c->out + i * c->ldo + j, c->ldo);
+    }
+    return NULL;
+}
+
+static int run_cdist(char **argv)
+{
+    const char *metric_name = argv[0];
+    const long lda = atol(argv[1]), ldb = atol(argv[2]), ldo = atol(argv[3]);
+    const long bi = atol(argv[4]), bj = atol(argv[5]);
+    const int threads = atoi(argv[6]);
     long mA, mB, n;
     if (scanf("%ld %ld %ld", &mA, &mB, &n) != 3 || mA < 0 || mB < 0 || n < 0)
         return 2;
-    double *XA = malloc(sizeof(double) * (size_t)(mA * n + 1));
-    double *XB = malloc(sizeof(double) * (size_t)(mB * n + 1));
-    double *out = malloc(sizeof(double) * (size_t)(mA * mB + 1));
-    for (long i = 0; i < mA * n; i++)
-        if (scanf("%lf", &XA[i]) != 1)
-            return 2;
-    for (long i = 0; i < mB * n; i++)
-        if (scanf("%lf", &XB[i]) != 1)
-            return 2;
-    pl_metric metric = strcmp(metric_name, "sqeuclidean") == 0 ? PL_SQEUCLIDEAN : PL_EUCLIDEAN;
-    pl_cdist_block(XA, n, XB, n, mA, mB, n, metric, out, mB);
-    for (long i = 0; i < mA * mB; i++)
-        printf("%.17g\n", out[i]);
-    free(XA);
-    free(XB);
+    if ((lda && lda < n) || (ldb && ldb < n) || ldo < mB || bi < 1 || bj < 1 || threads < 1 ||
+        threads > 64)
+        return 2;
+    pl_metric metric;
+    if (strcmp(metric_name, "euclidean") == 0)
+        metric = PL_EUCLIDEAN;
+    else if (strcmp(metric_name, "sqeuclidean") == 0)
+        metric = PL_SQEUCLIDEAN;
+    else
+        return 2;
+    double *A = read_rows(lda ? mA : 1, n, lda);
+    double *B = read_rows(ldb ? mB : 1, n, ldb);
+    double *out = malloc(sizeof(double) * (size_t)(mA * ldo + 1));
+    if (!A || !B || !out)
+        return 2;
+    const double sentinel = -12345.0;
+    for (long i = 0; i < mA * ldo; i++)
+        out[i] = sentinel;
+
+    cdist_job jobs[64];
+    pthread_t tid[64];
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = (cdist_job){A, B, lda, ldb, ldo, mA, mB, n, bi, bj, t, threads, metric, out};
+        pthread_create(&tid[t], NULL, cdist_blocks, &jobs[t]);
+    }
+    for (int t = 0; t < threads; t++)
+        pthread_join(tid[t], NULL);
+
+    int status = 0;
+    for (long i = 0; i < mA; i++) {
+        for (long j = 0; j < mB; j++)
+            printf("%.17g\n", out[i * ldo + j]);
+        for (long j = mB; j < ldo; j++)
+            if (out[i * ldo + j] != sentinel)
+                status = 3;
+    }
+    free(A);
+    free(B);
     free(out);
+    return status;
+}
+
+/* Selects the named path; -1 if unknown or not runnable here. */
+static int select_path(const char *name)
+{
+    pl_simd path;
+    if (pl_simd_from_name(name, &path) < 0 || !pl_simd_supported(path)) {
+        fprintf(stderr, "SIMD path %s is unknown or not supported by this CPU\n", name);
+        return -1;
+    }
+    pl_simd_select(path);
     return 0;
 }
 
@@ -83,10 +175,22 @@ int main(int argc, char **argv)
         printf("%" PRIu64 "\n", pl_seed_key(strtoull(argv[2], NULL, 10)));
         return 0;
     }
-    if (argc == 5 && strcmp(argv[1], "hits") == 0) {
-        printf("%" PRId64 "\n", pl_count_hits(strtoull(argv[2], NULL, 10),
-                                               strtoull(argv[3], NULL, 10),
-                                               strtoll(argv[4], NULL, 10)));
+    if (argc == 2 && strcmp(argv[1], "paths") == 0) {
+        for (int p = 0; p < PL_SIMD_COUNT; p++)
+            printf("%s %d\n", pl_simd_name((pl_simd)p), pl_simd_supported((pl_simd)p));
+        return 0;
+    }
+    if (argc == 7 && strcmp(argv[1], "hits") == 0) {
+        if (select_path(argv[2]) < 0)
+            return 2;
+        const uint64_t key = strtoull(argv[3], NULL, 10), start = strtoull(argv[4], NULL, 10);
+        const int64_t n = strtoll(argv[5], NULL, 10), chunk = strtoll(argv[6], NULL, 10);
+        if (n < 0 || chunk < 1)
+            return 2;
+        int64_t hits = 0;
+        for (int64_t done = 0; done < n; done += chunk)
+            hits += pl_count_hits(key, start + (uint64_t)done, n - done < chunk ? n - done : chunk);
+        printf("%" PRId64 "\n", hits);
         return 0;
     }
     if (argc == 4 && strcmp(argv[1], "cpu") == 0) {
@@ -99,8 +203,8 @@ int main(int argc, char **argv)
     }
     if (argc == 5 && strcmp(argv[1], "counter") == 0)
         return run_counter(argv[2], atoi(argv[3]), strtoll(argv[4], NULL, 10));
-    if (argc == 3 && strcmp(argv[1], "cdist") == 0)
-        return run_cdist(argv[2]);
+    if (argc == 10 && strcmp(argv[1], "cdist") == 0)
+        return select_path(argv[2]) < 0 ? 2 : run_cdist(argv + 3);
     fprintf(stderr, "usage: see the comment at the top of check_kernels.c\n");
     return 2;
 }

@@ -1,0 +1,120 @@
+/* C-only timing of the SIMD kernels, one core, no Python in the loop.
+ *
+ *   gcc -std=c11 -O2 -ffp-contract=off -pthread -Icsrc benchmarks/bench_kernels.c
+ *       $(find csrc/kernels -name '*.c') -o /tmp/bench_kernels -lm
+ *   /tmp/bench_kernels [--rows R] [PATH...]
+ *
+ * For each path (default: every path this CPU supports) prints the best of
+ * several runs of cdist 1000x1000 at d = 100 and d = 3 (GFLOP/s counting
+ * 3 flops per element pair: subtract, multiply, add), called in blocks of R
+ * rows (default 64) by all 1000 columns as a chunked run loop would, and of
+ * the Monte Carlo count in chunks of 2**16 samples (ns per sample).
+ * Compare with SciPy measured in the same session, e.g.
+ *   python -m timeit -s "import numpy as np; from scipy.spatial.distance import cdist; \
+ *       a = np.random.rand(1000, 100)" "cdist(a, a)"
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/cdist.h"
+#include "kernels/montecarlo.h"
+#include "kernels/simd.h"
+
+#define REPEATS 7
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Seconds for the best of REPEATS full 1000 x 1000 cdist calls at dimension n. */
+static double time_cdist(ptrdiff_t n, ptrdiff_t block_rows)
+{
+    const ptrdiff_t m = 1000;
+    double *X = malloc(sizeof(double) * (size_t)(m * n));
+    double *D = malloc(sizeof(double) * (size_t)(m * m));
+    if (!X || !D)
+        exit(1);
+    uint64_t s = 42;
+    for (ptrdiff_t i = 0; i < m * n; i++) {
+        s = s * UINT64_C(6364136223846793005) + 1442695040888963407u;
+        X[i] = (double)(s >> 11) * 0x1.0p-53;
+    }
+    double best = 1e30;
+    for (int rep = 0; rep < REPEATS; rep++) {
+        const double t0 = now();
+        for (ptrdiff_t i = 0; i < m; i += block_rows) {
+            const ptrdiff_t mi = m - i < block_rows ? m - i : block_rows;
+            pl_cdist_block(X + i * n, n, X, n, mi, m, n, PL_EUCLIDEAN, D + i * m, m);
+        }
+        const double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    free(X);
+    free(D);
+    return best;
+}
+
+static double time_hits(int64_t n, int64_t chunk, int64_t *hits)
+{
+    const uint64_t key = pl_seed_key(12345);
+    double best = 1e30;
+    for (int rep = 0; rep < REPEATS; rep++) {
+        const double t0 = now();
+        int64_t h = 0;
+        for (int64_t done = 0; done < n; done += chunk)
+            h += pl_count_hits(key, (uint64_t)done, n - done < chunk ? n - done : chunk);
+        const double t = now() - t0;
+        best = t < best ? t : best;
+        *hits = h;
+    }
+    return best;
+}
+
+static void bench(pl_simd path, ptrdiff_t block_rows)
+{
+    pl_simd_select(path);
+    ptrdiff_t rows, cols;
+    pl_cdist_tile(&rows, &cols);
+    const double t100 = time_cdist(100, block_rows), t3 = time_cdist(3, block_rows);
+    int64_t hits;
+    const int64_t samples = INT64_C(1) << 24;
+    const double th = time_hits(samples, INT64_C(1) << 16, &hits);
+    printf("%-7s tile %tdx%-3td rows %td: cdist d=100 %7.2f ms %6.1f GFLOP/s | d=3 %6.2f ms %5.1f GFLOP/s"
+           " | pi %.3f ns/sample (hits %" PRId64 ")\n",
+           pl_simd_name(path), rows, cols, block_rows, 1e3 * t100, 3e6 * 100 / t100 * 1e-9, 1e3 * t3,
+           3e6 * 3 / t3 * 1e-9, th / (double)samples * 1e9, hits);
+}
+
+int main(int argc, char **argv)
+{
+    ptrdiff_t block_rows = 64;
+    int first = 1;
+    if (argc > 2 && strcmp(argv[1], "--rows") == 0) {
+        block_rows = atol(argv[2]);
+        first = 3;
+        if (block_rows < 1) {
+            fprintf(stderr, "--rows must be positive\n");
+            return 2;
+        }
+    }
+    for (int a = first; a < argc; a++) {
+        pl_simd path;
+        if (pl_simd_from_name(argv[a], &path) < 0 || !pl_simd_supported(path)) {
+            fprintf(stderr, "%s: unknown or not supported here\n", argv[a]);
+            return 2;
+        }
+        bench(path, block_rows);
+    }
+    if (first == argc)
+        for (int p = 0; p < PL_SIMD_COUNT; p++)
+            if (pl_simd_supported((pl_simd)p))
+                bench((pl_simd)p, block_rows);
+    return 0;
+}
