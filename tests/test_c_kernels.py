@@ -1,6 +1,11 @@
 """The kernels in csrc/kernels/ are plain C: compile them without Python, drive
 them from csrc/tests/check_kernels.c (real pthreads for the counter), and
-compare with independent references."""
+compare with independent references.
+
+The driver is compiled with $CFLAGS and $LDFLAGS added, as setuptools adds
+them to the extension's build: scripts/sanitize.sh sets them to build both
+with AddressSanitizer and UndefinedBehaviorSanitizer."""
+import os
 import shlex
 import subprocess
 import sysconfig
@@ -20,8 +25,9 @@ def driver(tmp_path_factory) -> Path:
     exe = tmp_path_factory.mktemp("ckernels") / "check_kernels"
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     sources = [CSRC / "tests" / "check_kernels.c", *sorted((CSRC / "kernels").glob("*.c"))]
+    flags = [*shlex.split(os.environ.get("CFLAGS", "")), *shlex.split(os.environ.get("LDFLAGS", ""))]
     subprocess.run([*cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
-                    "-pthread", f"-I{CSRC}", *map(str, sources), "-o", str(exe), "-lm"],
+                    "-pthread", *flags, f"-I{CSRC}", *map(str, sources), "-o", str(exe), "-lm"],
                    check=True, capture_output=True, text=True)
     return exe
 
