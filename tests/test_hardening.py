@@ -32,11 +32,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose
-from scipy.spatial import distance
 
 import fork_children
 import parlab
 import rng_reference as ref
+from test_cdist import ATOL, RTOL, expected
 
 INT64_MAX = 2**63 - 1
 MODES = ["racy", "locked", "atomic"]
@@ -272,20 +272,16 @@ def test_a_raising_index_keeps_its_exception(call):
 
 # -- 5. out= sharing memory with an input -------------------------------------
 
-def expected(XA, XB, metric="euclidean") -> np.ndarray:
-    return distance.cdist(np.array(XA, np.float64), np.array(XB, np.float64), metric)
-
-
 def cdist_into(XA, XB, out, buf, metric="euclidean") -> None:
     """parlab.cdist(XA, XB, out=out), where out is a view of ``buf``: the
     result is SciPy's on the inputs as they were, and nothing of ``buf``
     outside ``out`` changes."""
-    want = expected(XA, XB, metric)
+    want = expected(XA, XB, metric)  # before the call may overwrite them
     outside = np.ones(buf.shape, bool)
     np.copyto(outside[tuple(_view_index(buf, out))], False)
     before = buf.copy()
     assert parlab.cdist(XA, XB, metric=metric, out=out) is out
-    assert_allclose(out, want, rtol=1e-12, atol=1e-300)
+    assert_allclose(out, want, rtol=RTOL, atol=ATOL)
     assert (buf[outside] == before[outside]).all()
 
 
