@@ -9,4 +9,5 @@ VENV=${PARLAB_VENV:-.venv}
 # Editable: the extension is compiled into the source tree, so `python -m parlab`
 # and the tests import the same package from here or from anywhere else.
 PARLAB_WERROR=1 "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+"$VENV/bin/python" -m pip check
 "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

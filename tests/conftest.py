@@ -14,12 +14,18 @@ import time
 from typing import Any, Callable
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
-# The first call of a kernel may page in code and data; a per-example deadline
-# would turn that into flaky failures without finding anything.
-settings.register_profile("parlab", deadline=None)
-settings.load_profile("parlab")
+# Hypothesis profiles, picked with PARLAB_HYPOTHESIS (see the README):
+# "ci" (the default) runs 200 examples per property, over 2,000 in all;
+# "thorough" runs 10,000 per property, over 10**5 in all.
+# The first call of a kernel may page in code and data, and a busy machine
+# slows any example: a per-example deadline or the too-slow health check
+# would turn that into failures that find nothing.
+for _name, _examples in {"ci": 200, "thorough": 10_000}.items():
+    settings.register_profile(_name, max_examples=_examples, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("PARLAB_HYPOTHESIS", "ci"))
 
 
 def run_threaded(fn: Callable[[int], Any], n_threads: int, *,

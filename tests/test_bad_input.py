@@ -5,11 +5,16 @@ import math
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import parlab
+from test_c_kernels import python_long_comp
 
 
 def all_of(*words: str) -> str:
@@ -190,3 +195,88 @@ def test_result_too_large_raises_memory_error(release_gil):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "MemoryError", proc.stderr
+
+
+# -- argument domains, by hypothesis -------------------------------------------
+# Each property classifies any drawn value the way the docstrings describe,
+# using Python's own conversions as the reference, and checks the kernel
+# agrees: the right exception naming the argument, or the right result.
+
+NOT_NUMBERS = st.one_of(st.none(), st.booleans(), st.text(max_size=5), st.binary(max_size=5),
+                        st.lists(st.integers(), max_size=2), st.complex_numbers())
+
+
+def numbers_as(kinds, values: st.SearchStrategy) -> st.SearchStrategy:
+    """``values`` converted to one of the number types ``kinds``."""
+    return st.tuples(st.sampled_from(kinds), values).map(lambda kv: kv[0](kv[1]))
+
+
+# io_wait: every real number, except (0.1 ms, 1e9 s], which would really wait.
+SECONDS = st.one_of(
+    NOT_NUMBERS,
+    numbers_as([int, Fraction, Decimal], st.one_of(
+        st.integers(max_value=0), st.integers(min_value=10**9 + 1),
+        st.integers(min_value=2**1024), st.integers(max_value=-2**1024))),  # past float
+    numbers_as([float, np.float64, Decimal], st.one_of(
+        st.floats(max_value=1e-4), st.floats(min_value=1e9, exclude_min=True),
+        st.just(math.nan))),
+)
+
+
+@given(SECONDS, st.booleans())
+def test_io_wait_argument_domain(seconds, release_gil):
+    def call():
+        return parlab.io_wait(seconds, release_gil=release_gil)
+
+    if isinstance(seconds, (bool, str, bytes, list, complex)) or seconds is None:
+        with pytest.raises(TypeError, match="seconds"):
+            call()
+        return
+    try:
+        value = float(seconds)
+    except OverflowError:
+        with pytest.raises(OverflowError) as info:
+            call()
+        if type(seconds) is int:  # a Fraction's own __float__ raised: may stay as it is
+            assert "seconds" in str(info.value)
+            assert isinstance(info.value.__cause__, OverflowError)
+        return
+    if value == math.inf:
+        with pytest.raises((ValueError, OverflowError), match="seconds"):
+            call()
+    elif not 0 <= value <= 1e9:  # NaN included
+        with pytest.raises(ValueError, match="seconds"):
+            call()
+    else:
+        assert call() is None
+
+
+NUMPY_INTS = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+# cpu_work: every int, except (3000, 2**63), which would run for too long.
+ITERATIONS = st.one_of(
+    NOT_NUMBERS,
+    st.floats(), numbers_as([np.float64, Fraction, Decimal], st.integers(0, 10)),
+    st.integers(max_value=3000), st.integers(min_value=2**63),
+    st.tuples(st.sampled_from(NUMPY_INTS), st.integers(0, 127)).map(lambda kv: kv[0](kv[1])),
+)
+
+
+@given(ITERATIONS, st.booleans())
+def test_cpu_work_argument_domain(iterations, release_gil):
+    def call():
+        return parlab.cpu_work(iterations, release_gil=release_gil)
+
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
+        with pytest.raises(TypeError, match="iterations"):
+            call()
+    elif iterations >= 2**63:
+        with pytest.raises(OverflowError, match="iterations"):
+            call()
+    elif iterations < -2**63:
+        with pytest.raises((ValueError, OverflowError), match="iterations"):
+            call()
+    elif iterations < 0:
+        with pytest.raises(ValueError, match="iterations"):
+            call()
+    else:
+        assert call() == python_long_comp(int(iterations))

@@ -233,6 +233,20 @@ def test_matches_scipy_hypothesis(pair, metric, release_gil):
     check(XA, XB, metric, release_gil=release_gil)
 
 
+@given(matrix_pairs(), st.sampled_from(METRICS), st.booleans(), st.integers(0, 3),
+       st.integers(0, 3), st.integers(0, 2))
+def test_out_block_of_a_bigger_matrix_hypothesis(pair, metric, release_gil, above, below, left):
+    XA, XB = pair
+    mA, mB = np.shape(XA)[0], np.shape(XB)[0]
+    D = np.full((above + mA + below, left + mB), -1.0)
+    block = D[above:above + mA, left:]
+    assert parlab.cdist(XA, XB, metric=metric, out=block, release_gil=release_gil) is block
+    assert_allclose(block, expected(XA, XB, metric), rtol=RTOL, atol=ATOL)
+    # Only the block was written.
+    D[above:above + mA, left:] = -1.0
+    assert (D == -1.0).all()
+
+
 # -- SciPy's call form, native threads, inputs read in place -------------------
 
 def test_scipy_call_form_metric_positional_any_case():

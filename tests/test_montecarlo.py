@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import parlab
 import rng_reference as ref
@@ -131,3 +133,35 @@ def test_released_and_held_identical():
 def test_return_types():
     assert type(parlab.count_hits(10, seed=0)) is int
     assert type(parlab.estimate_pi(10, seed=0)) is float
+
+
+# -- hypothesis ----------------------------------------------------------------
+
+SEED_STRATEGY = st.one_of(
+    st.integers(0, 2**64 - 1),  # the C path
+    st.integers(2**64, 2**130),  # through SeedSequence
+    st.builds(np.random.SeedSequence, st.integers(0, 2**128),
+              spawn_key=st.lists(st.integers(0, 2**32 - 1), max_size=3).map(tuple)),
+)
+
+
+@given(seed=SEED_STRATEGY, n=st.integers(0, 3000),
+       data=st.data(), release_gil=st.booleans())
+def test_count_hits_matches_reference_hypothesis(seed, n, data, release_gil):
+    last = min(INT63 - n, INT63 - 1)  # the last sample's index stays below 2**63
+    start = data.draw(st.one_of(st.integers(0, 2**40), st.integers(0, last), st.just(last)),
+                      label="start")
+    hits = parlab.count_hits(n, seed=seed, start=start, release_gil=release_gil)
+    assert hits == ref.count_hits(n, seed, start)
+    if n:
+        assert parlab.estimate_pi(n, seed=seed, start=start, release_gil=release_gil) \
+            == 4 * hits / n
+
+
+@given(seed=SEED_STRATEGY, n=st.integers(0, 5000), start=st.integers(0, 2**62),
+       cuts=st.lists(st.integers(0, 5000), max_size=6), release_gil=st.booleans())
+def test_chunks_add_up_hypothesis(seed, n, start, cuts, release_gil):
+    bounds = [0, *sorted(min(c, n) for c in cuts), n]
+    parts = [parlab.count_hits(b - a, seed=seed, start=start + a, release_gil=release_gil)
+             for a, b in zip(bounds, bounds[1:])]
+    assert sum(parts) == parlab.count_hits(n, seed=seed, start=start)
