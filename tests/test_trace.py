@@ -62,8 +62,8 @@ def test_gil_wait_recorded_when_a_held_call_blocks_a_released_one():
     if HELD_KEEPS_THE_GIL:
         # The wait began when the work ended and lasted until the held call let go.
         assert released.reacquired_ns >= held.work_end_ns
-        assert released.gil_wait_s == pytest.approx(
-            (released.reacquired_ns - released.work_end_ns) * 1e-9)
+        # (asked for the GIL a moment after the work ended)
+        assert released.gil_wait_s <= (released.reacquired_ns - released.work_end_ns) * 1e-9
         assert released.gil_wait_s > 0.5 * (held.work_end_ns - released.work_end_ns) * 1e-9
 
 
