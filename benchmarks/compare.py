@@ -51,22 +51,11 @@ def have(module: str) -> bool:
 
 
 def numba_kernels():
+    """cdist in numba compiled twice, njit and parallel=True (where prange
+    splits the outer loop; without it prange is range), and pi with njit."""
     import numba
 
-    @numba.njit(fastmath=False)
-    def cdist_njit(A, B):
-        out = np.empty((A.shape[0], B.shape[0]))
-        for i in range(A.shape[0]):
-            for j in range(B.shape[0]):
-                s = 0.0
-                for k in range(A.shape[1]):
-                    d = A[i, k] - B[j, k]
-                    s += d * d
-                out[i, j] = math.sqrt(s)
-        return out
-
-    @numba.njit(parallel=True, fastmath=False)
-    def cdist_parallel(A, B):
+    def cdist_loops(A, B):
         out = np.empty((A.shape[0], B.shape[0]))
         for i in numba.prange(A.shape[0]):
             for j in range(B.shape[0]):
@@ -77,23 +66,14 @@ def numba_kernels():
                 out[i, j] = math.sqrt(s)
         return out
 
-    @numba.njit
-    def pi_njit(n):
+    def pi_loop(n):
         hits = 0
         for _ in range(n):
             x, y = np.random.random(), np.random.random()
             hits += x * x + y * y <= 1.0
         return hits
 
-    @numba.njit(parallel=True)
-    def pi_parallel(n):
-        hits = 0
-        for _ in numba.prange(n):
-            x, y = np.random.random(), np.random.random()
-            hits += x * x + y * y <= 1.0
-        return hits
-
-    return cdist_njit, cdist_parallel, pi_njit, pi_parallel
+    return numba.njit(cdist_loops), numba.njit(parallel=True)(cdist_loops), numba.njit(pi_loop)
 
 
 def numpy_pi(n: int, chunk: int = 1 << 20) -> int:
@@ -130,7 +110,7 @@ def main(argv=None) -> None:
     numba_ok, sklearn_ok = have("numba"), have("sklearn")
     cores = os.cpu_count() or 1
     if numba_ok:
-        cdist_njit, cdist_parallel, pi_njit, pi_parallel = numba_kernels()
+        cdist_njit, cdist_parallel, pi_njit = numba_kernels()
     if sklearn_ok:
         from sklearn.metrics.pairwise import euclidean_distances
 
