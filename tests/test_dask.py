@@ -1,0 +1,154 @@
+"""parlab.dask on a real cluster and on Dask's local schedulers: every answer
+equals the one-call result exactly, and the tasks ran on the cluster's workers."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import get_task_stream
+from scipy.spatial.distance import cdist as scipy_cdist
+
+import parlab
+import parlab.dask
+from dask_cluster import dask_cluster  # noqa: F401 - a fixture
+
+LOCAL_SCHEDULERS = ["synchronous", "threads", "processes"]
+
+
+def matrices(m_a=230, m_b=170, n=9, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((m_a, n)), rng.standard_normal((m_b, n))
+
+
+def keys_and_workers(stream) -> tuple[list[str], set[str]]:
+    return [str(t["key"]) for t in stream.data], {t["worker"] for t in stream.data}
+
+
+@pytest.mark.parametrize("chunks", [64, (100, 50), ((30, 200), (170,)), "auto"])
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+def test_cdist_on_cluster_equals_one_call(dask_cluster, chunks, metric):
+    XA, XB = matrices()
+    want = parlab.cdist(XA, XB, metric=metric)
+    D = parlab.dask.cdist(XA, XB, metric=metric, chunks=chunks)
+    assert isinstance(D, da.Array) and D.shape == want.shape and D.dtype == np.float64
+    with get_task_stream(dask_cluster.client) as stream:
+        got = dask_cluster.client.compute(D).result()
+    np.testing.assert_array_equal(got, want)
+    keys, workers = keys_and_workers(stream)
+    assert sum("parlab-cdist" in k for k in keys) == D.npartitions
+    assert workers and workers <= dask_cluster.workers
+
+
+def test_cdist_spreads_over_both_workers(dask_cluster):
+    XA, XB = matrices(2_000, 400)
+    D = parlab.dask.cdist(XA, XB, chunks=(100, 400), release_gil=False)
+    with get_task_stream(dask_cluster.client) as stream:
+        got = dask_cluster.client.compute(D).result()
+    np.testing.assert_array_equal(got, parlab.cdist(XA, XB))
+    assert keys_and_workers(stream)[1] == dask_cluster.workers
+
+
+@pytest.mark.parametrize("scheduler", LOCAL_SCHEDULERS)
+def test_cdist_on_local_schedulers_matches_scipy(scheduler, release_gil):
+    XA, XB = matrices(seed=1)
+    XA_dask = da.from_array(XA, chunks=(37, 4))  # column blocks too: they are joined
+    with dask.config.set(scheduler=scheduler):
+        got = parlab.dask.cdist(XA_dask, XB.tolist(), chunks=50, release_gil=release_gil).compute()
+    np.testing.assert_array_equal(got, parlab.cdist(XA, XB))
+    np.testing.assert_allclose(got, scipy_cdist(XA, XB), rtol=1e-12, atol=1e-12)
+
+
+def test_cdist_of_empty_inputs():
+    XA, XB = matrices(0, 5)
+    assert parlab.dask.cdist(XA, XB).compute(scheduler="synchronous").shape == (0, 5)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(XA=np.zeros(3)), ValueError, r"cdist: XA must be 2-D, got shape \(3,\)"),
+    (dict(XB=np.zeros((2, 2, 2))), ValueError, "XB must be 2-D"),
+    (dict(XA=np.zeros((4, 3))), ValueError, "same number of columns"),
+    (dict(XA=np.zeros((4, 9), dtype=complex)), TypeError, "XA must hold real numbers"),
+    (dict(metric="cosine"), ValueError, "metric must be one of"),
+    (dict(release_gil=1), TypeError, "release_gil must be a bool"),
+])
+def test_cdist_bad_input_raises_at_once(kwargs, exc, match):
+    XA, XB = matrices()
+    args = {"XA": XA, "XB": XB, **kwargs}
+    with pytest.raises(exc, match=match):
+        parlab.dask.cdist(args.pop("XA"), args.pop("XB"), **args)
+
+
+@pytest.mark.parametrize("chunk", [1_000_003, 250_000, 7_777_777])
+def test_count_hits_on_cluster_equals_serial(dask_cluster, chunk):
+    n, seed = 3_000_001, 12345
+    with get_task_stream(dask_cluster.client) as stream:
+        got = parlab.dask.count_hits(n, seed=seed, chunk=chunk, client=dask_cluster.client)
+    assert got == parlab.count_hits(n, seed=seed)
+    keys, workers = keys_and_workers(stream)
+    assert sum("_count_chunk" in k for k in keys) == -(-n // chunk)
+    assert workers and workers <= dask_cluster.workers
+
+
+def test_estimate_pi_with_the_cluster_as_default_scheduler(dask_cluster):
+    n, seed = 2_000_000, np.random.SeedSequence(99)
+    with dask.config.set(scheduler=dask_cluster.client), \
+            get_task_stream(dask_cluster.client) as stream:
+        got = parlab.dask.estimate_pi(n, seed=seed, chunk=100_000)
+    assert got == parlab.estimate_pi(n, seed=seed)
+    assert keys_and_workers(stream)[1] == dask_cluster.workers  # 20 tasks reach both
+
+
+@pytest.mark.parametrize("scheduler", LOCAL_SCHEDULERS)
+def test_count_hits_on_local_schedulers_equals_serial(scheduler):
+    n, seed = 1_234_567, 2 ** 40 + 3
+    with dask.config.set(scheduler=scheduler):
+        assert parlab.dask.count_hits(n, seed=seed, chunk=100_000) == parlab.count_hits(n, seed=seed)
+        assert parlab.dask.count_hits(0, seed=seed) == 0
+
+
+def test_fresh_seed_is_shared_by_every_chunk(monkeypatch):
+    # seed=None draws one SeedSequence here; had each task drawn its own, the
+    # total would differ from the serial count over that one sequence.
+    drawn = []
+    real = np.random.SeedSequence
+
+    def recording(*args, **kwargs):
+        drawn.append(real(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(np.random, "SeedSequence", recording)
+    with dask.config.set(scheduler="threads"):
+        got = parlab.dask.count_hits(1_000_000, chunk=99_999)
+    assert len(drawn) == 1
+    assert got == parlab.count_hits(1_000_000, seed=drawn[0])
+
+
+@pytest.mark.parametrize("func", [parlab.dask.count_hits, parlab.dask.estimate_pi])
+@pytest.mark.parametrize("args, kwargs, exc, match", [
+    ((1.5,), {}, TypeError, "n_samples must be an int, not float"),
+    ((True,), {}, TypeError, "n_samples must be an int, not bool"),
+    ((-1,), {}, ValueError, "n_samples must be non-negative"),
+    ((2 ** 63 + 1,), {}, OverflowError, "n_samples must not exceed 2[*][*]63"),
+    ((10,), dict(chunk=0), ValueError, "chunk must be positive"),
+    ((10,), dict(chunk="5"), TypeError, "chunk must be an int, not str"),
+    ((10,), dict(seed=-1), ValueError, "seed must be non-negative"),
+    ((10,), dict(seed="x"), TypeError, "seed must be None"),
+])
+def test_monte_carlo_bad_input(func, args, kwargs, exc, match):
+    with pytest.raises(exc, match=f"{func.__name__}: {match}"):
+        func(*args, **kwargs)
+
+
+def test_estimate_pi_rejects_zero_samples():
+    with pytest.raises(ValueError, match="estimate_pi: n_samples must be positive"):
+        parlab.dask.estimate_pi(0)
+
+
+def test_import_parlab_does_not_import_dask():
+    code = "import sys, parlab; print('dask' in sys.modules, 'distributed' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
