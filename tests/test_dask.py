@@ -152,3 +152,40 @@ def test_import_parlab_does_not_import_dask():
     code = "import sys, parlab; print('dask' in sys.modules, 'distributed' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# ------------------------------------------- the L5 workloads on the cluster
+
+@pytest.mark.parametrize("plan", ["one worker, two chains", "two workers, a chain each"])
+def test_run_placed_runs_each_chain_on_its_worker(dask_cluster, plan):
+    from parlab.workloads import cluster
+
+    threads = cluster.worker_threads(dask_cluster.client)
+    assert set(threads) == dask_cluster.workers and set(threads.values()) == {2}
+    first, second = threads
+    placement = [first, first] if plan.startswith("one") else [first, second]
+    X = np.random.default_rng(4).random((300, 5))
+    (shared,) = dask_cluster.client.scatter([X], broadcast=True, hash=False)
+    with get_task_stream(dask_cluster.client) as stream:
+        out = cluster.run_placed(dask_cluster.client, cluster.cdist_total, (shared, shared, False),
+                                 placement, per_chain=3)
+    assert out == [[float(parlab.cdist(X, X).sum())] * 3] * 2
+    assert sorted(t["worker"] for t in stream.data if "_chain" in str(t["key"])) == sorted(placement)
+
+
+def test_lecture_forked_workers_draw_the_same_samples():
+    from parlab.workloads import cluster
+
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("this platform cannot fork")
+    draws = cluster.forked_global_draws(3, 50)
+    assert len(draws) == 3 and all(d.shape == (50, 2) for d in draws)
+    assert cluster.duplicated_draws(draws) == 2  # all three workers drew the same
+
+
+def test_duplicated_draws_counts_repeats_only():
+    from parlab.workloads import cluster
+
+    a, b = np.zeros((3, 2)), np.ones((3, 2))
+    assert cluster.duplicated_draws([a, b]) == 0
+    assert cluster.duplicated_draws([a, b, a.copy(), b, a]) == 3
