@@ -8,11 +8,17 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Patch
 
-STATES = {
-    # state: (colour, legend label)
-    "released": ("#2ca02c", "working, GIL released"),
-    "held": ("#ff7f0e", "working, holding the GIL"),
+# The one colour language of every parlab figure: (colour, legend label).
+COLOURS = {
+    "released": ("#2ca02c", "GIL released (parlab kernel)"),
+    "held": ("#ff7f0e", "GIL held (parlab kernel)"),
     "wait": ("#d62728", "waiting for the GIL"),
+    "none": ("#9e9e9e", "no parlab kernel (Python, NumPy, ...)"),
+}
+STATES = {
+    "released": COLOURS["released"],
+    "held": COLOURS["held"],
+    "wait": COLOURS["wait"],
     "span": ("#9e9e9e", "Python span"),
 }
 
@@ -56,6 +62,16 @@ def _segments(tr, t0: int, scale: float) -> dict[tuple[int, str], tuple[list, li
     for row in tr.waits.itertuples(index=False):
         add(row.thread, "wait", row.start_ns, row.end_ns)
     return segs
+
+
+def trace_caption(tr) -> str:
+    """What a trace shows, in words a student can read."""
+    s = tr.summary()
+    text = (f"{s['calls']} calls in {len(s['threads'])} threads over {s['wall_s'] * 1e3:.1f} ms; "
+            f"on average {s['parallelism']:.2f} calls working at once")
+    if tr.cpu_time:
+        text += f", {s['cpu_parallelism']:.2f} cores busy"
+    return text + f"; {s['gil_wait_s'] * 1e3:.1f} ms waiting for the GIL"
 
 
 def timeline(tr, ax=None, *, title: str | None = None):

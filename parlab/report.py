@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 import parlab
-from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, Result, catalog
+from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, VERDICTS, Result, catalog
 
 
 def cpu_model() -> str:
@@ -77,6 +77,26 @@ def lessons_table(results: Iterable[Result]) -> pd.DataFrame:
             else pd.DataFrame(columns=LESSON_COLUMNS))
 
 
+def verdict_counts(results: Iterable[Result]) -> dict[str, int]:
+    """How many lessons of ``results`` got each verdict."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    for r in results:
+        for verdict, k in r.verdicts().items():
+            counts[verdict] += k
+    return counts
+
+
+def summary_line(results: list[Result], failures: Mapping[str, str], path: Path,
+                 seconds: float) -> str:
+    """The run in one line: experiments, lessons by verdict, where the report is."""
+    c = verdict_counts(results)
+    broken = f" ({len(failures)} broken)" if failures else ""
+    skipped = f", {c['skipped']} skipped" if c["skipped"] else ""
+    return (f"{len(results) + len(failures)} experiments run{broken} in {seconds:.0f} s; "
+            f"lessons: {c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive"
+            f"{skipped}; report: {path}")
+
+
 def format_result(result: Result) -> str:
     """A result's table and lessons as plain text, for the terminal."""
     lines = [f"== {result.id}: {result.title} ({result.scale})",
@@ -86,8 +106,7 @@ def format_result(result: Result) -> str:
 
 
 def _lesson_line(row) -> str:
-    mark = "holds" if row.holds else "DOES NOT HOLD"
-    return f"  [{mark}] {row.lesson}: {row.observed}"
+    return f"  [{row.verdict}] {row.lesson}: {row.observed}"
 
 
 def write_report(out: Path, results: list[Result], failures: Mapping[str, str], *,

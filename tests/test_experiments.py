@@ -14,7 +14,7 @@ import psutil  # noqa: E402
 import pytest  # noqa: E402
 from tqdm._monitor import TMonitor  # noqa: E402
 
-from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, catalog, run  # noqa: E402
+from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, VERDICTS, catalog, run  # noqa: E402
 
 EXPECTED_IDS = ([f"L0.{i}" for i in range(1, 8)] + [f"L1.{i}" for i in range(1, 6)]
                 + [f"L2.{i}" for i in range(1, 6)] + [f"L3.{i}" for i in range(1, 6)]
@@ -30,7 +30,7 @@ ALL_IDS = list(catalog().id)
 
 def test_catalog_lists_every_lecture_experiment():
     cat = catalog()
-    assert list(cat.columns) == ["id", "title", "lecture", "shows"]
+    assert list(cat.columns) == ["id", "title", "lecture", "lecture_title", "shows"]
     missing = sorted(set(EXPECTED_IDS) - set(cat.id))
     assert not missing, f"experiments not registered: {missing}"
     assert cat.id.is_unique
@@ -58,6 +58,8 @@ def test_experiment_runs_at_tiny_scale(id):
     assert list(result.lessons.columns) == LESSON_COLUMNS
     assert len(result.lessons) >= 1
     assert result.lessons.holds.map(lambda v: isinstance(v, bool)).all()
+    assert result.lessons.verdict.isin(VERDICTS).all()
+    assert (result.lessons.holds == (result.lessons.verdict == "holds")).all()
     fig = result.figure()
     try:
         buf = io.BytesIO()
