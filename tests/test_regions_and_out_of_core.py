@@ -51,12 +51,13 @@ def test_crossover_size(one, two, size):
     assert regions.Crossover([10, 20, 30, 40], one, two).size() == size
 
 
-@needs_n_threads
-def test_thread_crossover_times_both_thread_counts():
-    found = regions.thread_crossover([4, 64], repeats=2, min_seconds=0.0005)
-    assert found.sizes == [4, 64]
-    assert all(t > 0 for t in found.one_thread_s + found.two_threads_s)
-    assert len(found.ratios()) == 2
+def test_loops_for_and_batch():
+    calls = []
+    loops = regions.loops_for(lambda: calls.append(1), min_seconds=0.001)
+    assert loops >= 1 and (loops == 1 or loops % 4 == 0)
+    calls.clear()
+    assert regions.batch(lambda: calls.append(1) or len(calls), loops)() == loops
+    assert len(calls) == loops
 
 
 @needs_n_threads

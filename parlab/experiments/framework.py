@@ -45,6 +45,7 @@ LECTURE_TITLES = {
     "002": "Lecture 002: threads, processes and concurrent.futures",
     "003": "Lecture 003: threads, races, locks and numba",
     "004": "Lecture 004: the GIL, NumPy's own threads, processes x threads",
+    "005": "Beyond the lectures: Dask, from one machine to a cluster",
 }
 
 # A function drawing a Result, or the name of one in parlab.plot.
@@ -254,12 +255,18 @@ class Context:
         return Plan(name, fn, backend, int(workers), release_gil, check, expected,
                     baseline, trace, speedup_over)
 
-    def compare(self, *plans: Plan, repeats: int | None = None) -> list[Variant]:
+    def compare(self, *plans: Plan, repeats: int | None = None,
+                versus_first: bool = False) -> list[Variant]:
         """Measure the plans interleaved, A B C A B C ...; each gets its median time.
 
         Interleaving spreads a change in the machine's load over every variant
-        of a comparison instead of letting it land on one.
+        of a comparison instead of letting it land on one. ``versus_first=True``
+        shows the speedups of this comparison over its first plan (unless a
+        plan names its own ``speedup_over``).
         """
+        if versus_first:
+            for p in plans:
+                p.speedup_over = p.speedup_over or plans[0]
         names = [p.name for p in plans]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.spec.id}: variant names repeat in {names}")

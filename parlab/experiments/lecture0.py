@@ -56,7 +56,7 @@ def released_control(ctx: Context, seconds: float, threads: int) -> tuple[Varian
                  backend="serial", release_gil=True, check=want.__eq__),
         ctx.plan(f"control: cpu_work released, {threads} threads",
                  lambda: run_together(calls), backend="threading.Thread", workers=threads,
-                 release_gil=True, check=want.__eq__))
+                 release_gil=True, check=want.__eq__), versus_first=True)
 
 
 # ---------------------------------------------------------------- L0.1
@@ -355,12 +355,12 @@ def chunks_in_parallel(ctx: Context, how: str, backend: str, what: str,
             ctx.plan(f"{how}, {gil_word(release)}",
                      lambda: run_blocks(kernel_rows, A, bounds, release),
                      backend=backend, workers=k, release_gil=release, check=close,
-                     trace=trace))
+                     trace=trace), versus_first=True)
     scipy = ctx.compare(
         ctx.plan("chunks in sequence, scipy", lambda: blocks_in_sequence(scipy_rows, A, bounds),
                  backend="serial", check=close),
         ctx.plan(f"{how}, scipy", lambda: run_blocks(scipy_rows, A, bounds),
-                 backend=backend, workers=k, check=close))
+                 backend=backend, workers=k, check=close), versus_first=True)
     serial, released = pairs[True]
     can = judging.speedup(ctx, f"{what} speed up a kernel that releases the GIL",
                           released, serial)

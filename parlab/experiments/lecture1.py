@@ -84,13 +84,12 @@ def kernel_comparison(ctx: Context, serial_name: str, tasks: list[tuple],
     ``parallel``: name -> (backend, workers, release_gil, runner), where
     ``runner(fn, tasks)`` runs the tasks; each must give the serial counts."""
     serial = ctx.plan(serial_name, lambda: in_sequence(hits, tasks), backend="serial",
-                      release_gil=tasks[0][-1], check=plausible_counts(ctx.params),
-                      baseline=True)
+                      release_gil=tasks[0][-1], check=plausible_counts(ctx.params))
     plans = [ctx.plan(name, lambda run=run: run(hits, tasks), backend=backend,
                       workers=workers, release_gil=release,
                       check=lambda got: got == serial.output)
              for name, (backend, workers, release, run) in parallel.items()]
-    first, *rest = ctx.compare(serial, *plans)
+    first, *rest = ctx.compare(serial, *plans, versus_first=True)
     return first, dict(zip(parallel, rest))
 
 

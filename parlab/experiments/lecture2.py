@@ -83,15 +83,14 @@ def threads(ctx: Context) -> Result:
         return job_plan(ctx, jobs[name], "threads", run_threads, backend="threading.Thread",
                         workers=n, trace=name.startswith("cpu_work"))
 
-    io_serial, io_threads, io_held = ctx.compare(
-        serial_plan(ctx, jobs["long_io"], baseline=True), threaded("long_io"),
-        threaded("io_wait held"))
-    io_released, = ctx.compare(threaded("io_wait released"))
+    io_serial, io_threads, io_held, io_released = ctx.compare(
+        serial_plan(ctx, jobs["long_io"]), threaded("long_io"), threaded("io_wait held"),
+        threaded("io_wait released"), versus_first=True)
     py_serial, py_threads = ctx.compare(serial_plan(ctx, jobs["long_comp"]),
-                                        threaded("long_comp"))
+                                        threaded("long_comp"), versus_first=True)
     c_serial, c_threads, c_held = ctx.compare(
         serial_plan(ctx, jobs["cpu_work released"]), threaded("cpu_work released"),
-        threaded("cpu_work held"))
+        threaded("cpu_work held"), versus_first=True)
     overlaps = judging.overlap(ctx, f"{n} waiting threads take about the time of one task",
                                io_threads, io_serial, n)
     judging.no_speedup(ctx, "io_wait holding the GIL makes the waiting threads take turns",
@@ -127,7 +126,8 @@ def apply_async(ctx: Context) -> Result:
                 serial_plan(ctx, jobs[name], baseline=name == "long_io"),
                 job_plan(ctx, jobs[name], "Pool.apply_async",
                          functools.partial(run_apply_async, pool),
-                         backend="multiprocessing.Pool", workers=n, shares_memory=False))
+                         backend="multiprocessing.Pool", workers=n, shares_memory=False),
+                versus_first=True)
     judging.overlap(ctx, f"{n} waiting tasks in {n} processes take about the time of one",
                     pairs["long_io"][1], pairs["long_io"][0], n)
     for name, text in (("long_comp", "Pure-Python computing tasks run in parallel in processes"),
@@ -165,7 +165,7 @@ def futures(ctx: Context) -> Result:
                          backend="ThreadPoolExecutor", workers=n),
                 job_plan(ctx, jobs[name], "ProcessPoolExecutor",
                          functools.partial(run_submit, procs), backend="ProcessPoolExecutor",
-                         workers=n, shares_memory=False))
+                         workers=n, shares_memory=False), versus_first=True)
     judging.overlap(ctx, f"ThreadPoolExecutor: {n} waiting tasks take about the time of one",
                     v["threads", "long_io"], v["serial", "long_io"], n)
     can = judging.speedup(ctx, "ThreadPoolExecutor: cpu_work with the GIL released runs in "
@@ -228,7 +228,8 @@ def pandas_rows(ctx: Context) -> Result:
                      backend="serial", check=same_hashes),
             ctx.plan("hash, ProcessPoolExecutor.map(chunksize)",
                      lambda: list(ex.map(hash_row, df["a"], df["b"], chunksize=chunk)),
-                     backend="ProcessPoolExecutor", workers=workers, check=same_hashes))
+                     backend="ProcessPoolExecutor", workers=workers, check=same_hashes),
+            versus_first=True)
     judging.faster(ctx, "Vectorise first: the column expression is far faster than row-wise "
                         "apply", columns, apply)
     judging.slower(ctx, "A process pool running the formula row by row can't catch up with "

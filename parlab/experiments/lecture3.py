@@ -331,13 +331,13 @@ def double_buffering(ctx: Context) -> Result:
             ctx.plan(f"{how}, io_wait + cdist, GIL {tasks.gil_word(release)}",
                      functools.partial(pipeline, read, compute, p["chunks"]),
                      backend=backend, workers=workers, release_gil=release,
-                     check=distances_right, baseline=release and how == "sequential")
-            for how, pipeline, backend, workers in pipelines])
+                     check=distances_right)
+            for how, pipeline, backend, workers in pipelines], versus_first=True)
     pure = ctx.compare(*[
         ctx.plan(f"{how}, time.sleep + pure-Python loop",
                  functools.partial(pipeline, pure_read, pure_compute, p["chunks"]),
                  backend=backend, workers=workers, check=([py_value] * p["chunks"]).__eq__)
-        for how, pipeline, backend, workers in pipelines])
+        for how, pipeline, backend, workers in pipelines], versus_first=True)
     # Waiting needs no core, so the overlap works on one core as well.
     can = judging.faster(ctx, "Reading the next chunk while computing this one hides the "
                               "reading time", pairs[True][1], pairs[True][0], judging.PIPELINE_GAIN)
@@ -406,7 +406,8 @@ def monte_carlo(ctx: Context) -> Result:
           for name, fn in (("njit (holds the GIL)", compiled.held),
                            ("njit(nogil=True)", compiled.nogil))],
         ctx.plan("numba parallel=True (prange reduction)", lambda: compiled.parallel(n, key, 0),
-                 backend="numba", workers=threads, check=want.__eq__, expected=same))
+                 backend="numba", workers=threads, check=want.__eq__, expected=same),
+        versus_first=True)
     can = judging.speedup(ctx, NUMBA_NOGIL, nb_nogil, nb_serial)
     judging.no_speedup(ctx, NUMBA_HELD, nb_held, nb_serial, can)
     judging.speedup(ctx, NUMBA_PARALLEL, nb_parallel, nb_serial, threads)

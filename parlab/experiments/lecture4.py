@@ -44,7 +44,7 @@ def gil(ctx: Context) -> Result:
     c_serial, c_threads, held_threads = ctx.compare(
         plan(released, "serial", run_serial, "serial"),
         plan(released, "threads", run_threads, "threading.Thread", trace=True),
-        plan(held, "threads", run_threads, "threading.Thread", trace=True))
+        plan(held, "threads", run_threads, "threading.Thread", trace=True), versus_first=True)
 
     by_procs = judging.speedup(ctx, "Processes, each with its own GIL, speed the same code up",
                                py_procs, py_serial, workers)

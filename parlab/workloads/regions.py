@@ -6,9 +6,9 @@ Each pass of the loops around a ``prange`` opens and closes one parallel
 region, so with ``prange`` inside, the threads are woken and joined once per
 innermost row: many regions, each too small to pay for itself.
 
-The same trade-off, without numba: :func:`thread_crossover` times
-``parlab.cdist`` with ``n_threads=1`` and ``2`` on growing inputs and finds
-the size from which two threads win.
+The same trade-off, without numba: ``parlab.cdist`` with ``n_threads=1`` and
+``2`` on growing inputs; :class:`Crossover` finds the size from which two
+threads win.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-import parlab
 
 try:
     import numba
@@ -94,8 +93,36 @@ def regions_opened(shape: Sequence[int], loop: str) -> int:
 
 # ------------------------------------------------------------ parlab's n_threads
 
+def cdist_inputs(rows: int, columns: int = 16, seed: int = 0) -> np.ndarray:
+    """The square problem of the crossover: ``cdist(X, X)`` for this ``X``."""
+    return np.random.default_rng(seed).random((rows, columns))
+
+
+def loops_for(call: Callable[[], object], min_seconds: float) -> int:
+    """How many calls in a row last at least ``min_seconds`` (a power of 4)."""
+    loops = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            call()
+        if time.perf_counter() - t0 >= min_seconds:
+            return loops
+        loops *= 4
+
+
+def batch(call: Callable[[], object], loops: int) -> Callable[[], object]:
+    """A function making ``loops`` calls, returning the last one's result: calls
+    too short to time alone are timed as a batch."""
+    def run() -> object:
+        for _ in range(loops - 1):
+            call()
+        return call()
+
+    return run
+
+
 class Crossover(NamedTuple):
-    """``parlab.cdist`` timed with one and two threads on square inputs of ``sizes`` rows."""
+    """Seconds per call with one and with two threads, on inputs of ``sizes`` rows."""
 
     sizes: list[int]
     one_thread_s: list[float]
@@ -114,44 +141,3 @@ class Crossover(NamedTuple):
                 break
             found = size
         return found
-
-
-def cdist_inputs(rows: int, columns: int = 16, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).random((rows, columns))
-
-
-def thread_crossover(sizes: Sequence[int], *, repeats: int, min_seconds: float = 0.002,
-                     columns: int = 16) -> Crossover:
-    """Time ``parlab.cdist(X, X, n_threads=k)`` for k = 1, 2 on every size.
-
-    Calls too short to time alone are looped until the loop lasts
-    ``min_seconds``; the two thread counts alternate (1 2 1 2 ...) so that a
-    change of load hits both; each time is the median per call.
-    """
-    one, two = [], []
-    for rows in sizes:
-        X = cdist_inputs(rows, columns)
-        out = np.empty((rows, rows))
-        calls = [functools.partial(parlab.cdist, X, X, out=out, n_threads=k) for k in (1, 2)]
-        loops = _loops_for(calls[0], min_seconds)
-        times: list[list[float]] = [[], []]
-        for _ in range(repeats):
-            for k, call in enumerate(calls):
-                times[k].append(_per_call(call, loops))
-        one.append(float(np.median(times[0])))
-        two.append(float(np.median(times[1])))
-    return Crossover(list(sizes), one, two)
-
-
-def _loops_for(call: Callable[[], object], min_seconds: float) -> int:
-    loops = 1
-    while _per_call(call, loops) * loops < min_seconds:
-        loops *= 4
-    return loops
-
-
-def _per_call(call: Callable[[], object], loops: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(loops):
-        call()
-    return (time.perf_counter() - t0) / loops

@@ -1,0 +1,225 @@
+"""Beyond the lectures (L5.1-L5.3): the lectures' lessons on a Dask cluster.
+
+Each experiment starts a ``distributed.LocalCluster`` of its own, or, when
+``PARLAB_SCHEDULER`` holds a scheduler's address (``python -m parlab
+reproduce --scheduler tcp://HOST:PORT`` sets it), runs on that cluster.
+"""
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+
+import numpy as np
+
+import parlab
+from parlab.experiments import judging
+from parlab.experiments.framework import Context, Result, experiment
+from parlab.workloads import cluster, montecarlo
+
+LECTURE = "005_beyond_the_lectures"
+SCHEDULER_ENV = "PARLAB_SCHEDULER"
+# A LocalCluster of this many workers with this many threads each (at most the cores).
+LOCAL_WORKERS = 2
+
+
+def scheduler_address() -> str | None:
+    """The cluster to use: ``$PARLAB_SCHEDULER``, or None for a LocalCluster."""
+    return os.environ.get(SCHEDULER_ENV) or None
+
+
+def _connect(ctx: Context):
+    k = max(LOCAL_WORKERS, min(ctx.cores, 4))
+    return cluster.connect(scheduler_address(), workers=k, threads_per_worker=k)
+
+
+def _where(client) -> str:
+    threads = cluster.worker_threads(client)
+    return (f"{len(threads)} workers ({', '.join(map(str, threads.values()))} threads) at "
+            f"{client.scheduler.address}")
+
+
+# ---------------------------------------------------------------- L5.1
+
+@experiment("L5.1", title="A Dask cluster: threads per worker vs worker processes",
+            lecture=LECTURE,
+            shows="Threads inside one Dask worker share its GIL: they speed up a kernel that "
+                  "releases it and nothing else; separate worker processes speed up all "
+                  "work, released, held or pure Python, so threads_per_worker follows the "
+                  "lectures' rule.",
+            sizes={"tiny": dict(rows=300, samples=30_000, per_chain=2),
+                   "quick": dict(rows=1_500, samples=300_000, per_chain=3),
+                   "full": dict(rows=3_000, samples=1_500_000, per_chain=5)})
+def threads_vs_workers(ctx: Context) -> Result:
+    rows, per_chain = ctx.params["rows"], ctx.params["per_chain"]
+    X = np.random.default_rng(0).random((rows, 16))
+    total = float(parlab.cdist(X, X).sum())
+    pure_hits = montecarlo.count_hits(ctx.params["samples"], 1)
+    with _connect(ctx) as client:
+        threads = cluster.worker_threads(client)
+        ctx.extras["cluster"] = _where(client)
+        workers = list(threads)
+        first = max(workers, key=threads.get)
+        k = min(len(workers), threads[first])
+        if k < 2:
+            for text in ("threads per worker", "worker processes"):
+                judging.skipped(ctx, f"L5.1 ({text})", f"needs 2 workers and a worker with 2 "
+                                                     f"threads; the cluster has {threads}")
+            return ctx.result()
+        # Every worker gets its own copy of the input before anything is timed.
+        (shared,) = client.scatter([X], broadcast=True, hash=False)
+        others = [w for w in workers if w != first][:k - 1]
+        jobs = [("cdist, GIL released", cluster.cdist_total, (shared, shared, True), True, total),
+                ("cdist, GIL held", cluster.cdist_total, (shared, shared, False), False, total),
+                ("pure-Python Monte Carlo", montecarlo.count_hits,
+                 (ctx.params["samples"], 1), False, pure_hits)]
+        measured = {}
+        for name, job, args, released, want in jobs:
+            def plan(how, placement, chain, workers_used, **kw):
+                def right(out, want=want, n=len(placement) * chain):
+                    return sum(out, []) == [want] * n
+
+                return ctx.plan(f"{name}: {how}", functools.partial(
+                    cluster.run_placed, client, job, args, placement, chain),
+                    backend="dask.distributed", workers=workers_used, release_gil=released,
+                    check=right, **kw)
+
+            serial = plan("1 worker, 1 thread", [first], k * per_chain, 1)
+            measured[name] = ctx.compare(
+                serial,
+                plan(f"1 worker x {k} threads", [first] * k, per_chain, k, speedup_over=serial),
+                plan(f"{k} workers x 1 thread", [first] + others, per_chain, k,
+                     speedup_over=serial))
+    judge(ctx, measured)
+    return ctx.result()
+
+
+def judge(ctx: Context, measured: dict) -> None:
+    """L5.1's lessons from each job's (serial, threads, workers) variants."""
+    released, held, pure = measured.values()
+    can = judging.speedup(ctx, "Threads in one worker speed up the kernel that releases the "
+                               "GIL", released[1], released[0])
+    judging.no_speedup(ctx, "Threads in one worker do not speed up the kernel holding the GIL",
+                       held[1], held[0], can)
+    judging.no_speedup(ctx, "Threads in one worker do not speed up pure Python",
+                       pure[1], pure[0], can)
+    for name, (serial, _, workers) in measured.items():
+        judging.speedup(ctx, f"Worker processes speed up {name}", workers, serial)
+
+
+# ---------------------------------------------------------------- L5.2
+
+@experiment("L5.2", title="A distance matrix as a dask.array of parlab.cdist blocks",
+            lecture=LECTURE,
+            shows="parlab.dask.cdist splits the matrix into blocks that workers compute with "
+                  "parlab's kernel: the result equals one parlab.cdist call bit for bit, and a "
+                  "reduction such as each row's nearest distance never gathers the matrix.",
+            sizes={"tiny": dict(rows=(600, 400), block=150),
+                   "quick": dict(rows=(4_000, 3_000), block=1_000),
+                   "full": dict(rows=(12_000, 10_000), block=2_500)})
+def dask_array(ctx: Context) -> Result:
+    import parlab.dask
+    from distributed import get_task_stream
+
+    m_a, m_b = ctx.params["rows"]
+    rng = np.random.default_rng(2)
+    XA, XB = rng.random((m_a, 16)), rng.random((m_b, 16))
+    D = parlab.dask.cdist(XA, XB, chunks=ctx.params["block"])
+    nearest = D.min(axis=1)
+    with _connect(ctx) as client:
+        ctx.extras["cluster"] = _where(client)
+        # The inputs are small and travel inside the graph; the matrix is what is large.
+        one = ctx.plan("one parlab.cdist call", functools.partial(parlab.cdist, XA, XB),
+                       backend="parlab", baseline=True)
+        n_workers = len(cluster.worker_threads(client))
+        with get_task_stream(client) as stream:
+            _, whole, mins = ctx.compare(
+                one,
+                ctx.plan(f"parlab.dask.cdist, {D.npartitions} blocks, gathered",
+                         lambda: client.compute(D).result(), backend="dask.distributed",
+                         workers=n_workers, check=lambda out: np.array_equal(out, one.output),
+                         expected="one call's matrix, bit for bit"),
+                ctx.plan("nearest distance per row, on the workers",
+                         lambda: client.compute(nearest).result(), backend="dask.distributed",
+                         workers=n_workers,
+                         check=lambda out: np.array_equal(out, one.output.min(axis=1)),
+                         expected="one call's row minima, bit for bit"))
+        ran_on = {t["worker"] for t in stream.data if "parlab-cdist" in str(t["key"])}
+        known = set(cluster.worker_threads(client))
+    judging.fact(ctx, "The dask.array equals one parlab.cdist call, bit for bit", whole.correct,
+                 f"{D.npartitions} blocks of up to {ctx.params['block']} x "
+                 f"{ctx.params['block']}; equal: {whole.correct}")
+    judging.fact(ctx, "A reduction over the blocks equals the one-call result without "
+                      "gathering the matrix", mins.correct,
+                 f"{D.nbytes / 2**20:.0f} MB matrix, {nearest.nbytes / 2**10:.0f} KB gathered")
+    judging.fact(ctx, "Every worker of the cluster computed blocks", ran_on == known,
+                 f"blocks ran on {len(ran_on & known)} of {len(known)} workers")
+    return ctx.result()
+
+
+# ---------------------------------------------------------------- L5.3
+
+@experiment("L5.3", title="Reproducible Monte Carlo on a cluster, and lecture 001's repeated "
+                          "random numbers",
+            lecture=LECTURE,
+            shows="With a counter-based stream every chunk draws its own samples of one "
+                  "sequence: any chunking on any number of workers counts exactly the serial "
+                  "hits. Lecture 001's np.random in forked pool workers draws the same numbers "
+                  "in every worker.",
+            sizes={"tiny": dict(samples=2_000_000, chunks=[1_000_000, 300_001], draws=1_000),
+                   "quick": dict(samples=400_000_000, chunks=[100_000_000, 9_999_991],
+                                 draws=100_000),
+                   "full": dict(samples=4_000_000_000, chunks=[500_000_000, 49_999_991],
+                                draws=1_000_000)})
+def reproducible_monte_carlo(ctx: Context) -> Result:
+    import dask
+
+    import parlab.dask
+
+    n, seed = ctx.params["samples"], 2024
+    exact = lambda hits: hits == serial.output  # noqa: E731 - read after the serial run
+    expected = "the serial count, exactly"
+    serial = ctx.plan("parlab.count_hits, one call", functools.partial(
+        parlab.count_hits, n, seed=seed), backend="parlab", baseline=True,
+        check=judging.hits_plausible(n), expected="a count within 6 sigma of n*pi/4")
+    with _connect(ctx) as client:
+        ctx.extras["cluster"] = _where(client)
+        workers = list(cluster.worker_threads(client))
+        plans = [serial]
+        for chunk in ctx.params["chunks"]:
+            plans.append(ctx.plan(
+                f"parlab.dask.count_hits, chunks of {chunk:,}, all {len(workers)} workers",
+                functools.partial(parlab.dask.count_hits, n, seed=seed, chunk=chunk,
+                                  client=client),
+                backend="dask.distributed", workers=len(workers), check=exact,
+                expected=expected))
+
+        def on_one_worker():
+            with dask.annotate(workers=workers[:1], allow_other_workers=False):
+                return parlab.dask.count_hits(n, seed=seed, chunk=ctx.params["chunks"][-1],
+                                              client=client)
+
+        plans.append(ctx.plan(f"parlab.dask.count_hits, chunks of {ctx.params['chunks'][-1]:,},"
+                              " 1 worker", on_one_worker, backend="dask.distributed",
+                              check=exact, expected=expected))
+        measured = ctx.compare(*plans)
+    judging.fact(ctx, "Every chunking on any number of workers counts exactly the serial hits",
+                 all(v.correct for v in measured),
+                 ", ".join(f"{v.output:,}" for v in measured))
+    _forked_random(ctx)
+    return ctx.result()
+
+
+def _forked_random(ctx: Context) -> None:
+    text = ("Lecture 001's np.random in forked Pool workers: every worker draws the same "
+            "samples")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        judging.skipped(ctx, text, "this platform cannot fork")
+        return
+    processes = max(2, ctx.cores)
+    draws = cluster.forked_global_draws(processes, ctx.params["draws"])
+    repeats = cluster.duplicated_draws(draws)
+    judging.fact(ctx, text, repeats == processes - 1,
+                 f"{processes} workers drew {ctx.params['draws']:,} points each; {repeats} of "
+                 f"them repeated another worker's draw exactly (a seeded stream per task, or "
+                 f"a counter-based one like parlab's, avoids it)")

@@ -1,0 +1,115 @@
+"""Lecture 003, last example (L3.6): a parallel region too small to pay for itself."""
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+
+import parlab
+from parlab.experiments import judging
+from parlab.experiments.framework import Context, Result, experiment
+from parlab.workloads import regions
+
+LECTURE = "003_34ca9651d8197462.txt"
+NO_NUMBA = "numba is not installed (pip install 'parlab[numba]')"
+NO_N_THREADS = "this parlab.cdist has no n_threads"
+OUTER_FASTER = "prange on the outer loop speeds the operation up: one parallel region"
+INNER_SLOWER = ("prange on the inner loop is slower than on the outer: a parallel region per "
+                "innermost row costs more than the row's work")
+ARGUMENT_ONLY = ("parallel=True passed as a function argument (the lecture's squareIt) leaves "
+                 "the loop on one thread")
+SMALL_SLOWER = "On the smallest input two threads are slower than one: starting them costs more"
+LARGE_FASTER = "On the largest input two threads are faster than one"
+
+
+@experiment("L3.6", title="Where the parallel region opens: prange on the outer, middle or "
+                          "inner loop",
+            lecture=LECTURE,
+            shows="A parallel region costs thread wake-ups and a join: on the outer loop of a "
+                  "3-D array there is one, on the inner loop one per row, each too small to pay "
+                  "for itself; the same holds for parlab's n_threads on small inputs, with a "
+                  "crossover size above which two threads win.",
+            sizes={"tiny": dict(shape=(8, 60, 40), rows=[4, 64, 512], batch_s=0.002),
+                   "quick": dict(shape=(60, 400, 50), rows=[4, 16, 64, 128, 256, 512, 1024],
+                                 batch_s=0.02),
+                   "full": dict(shape=(200, 1000, 100),
+                                rows=[4, 16, 32, 64, 128, 256, 512, 1024, 2048], batch_s=0.1)})
+def parallel_regions(ctx: Context) -> Result:
+    _numba_loops(ctx)
+    _thread_crossover(ctx)
+    return ctx.result()
+
+
+def _numba_loops(ctx: Context) -> None:
+    kernels = regions.kernels()
+    if kernels is None:
+        for text in (OUTER_FASTER, INNER_SLOWER, ARGUMENT_ONLY):
+            judging.skipped(ctx, text, NO_NUMBA)
+        return
+    shape = ctx.params["shape"]
+    x = np.random.default_rng(0).uniform(-3, 3, shape)
+    # The kernels work in place; each variant repeats on its own copy, and
+    # its check compares the first pass with NumPy's.
+    want = regions.math_op_reference(x)
+
+    def plan(name, kernel, workers, loop=None, **kw):
+        work = x.copy()
+        kernel(work)
+        ok = bool(np.allclose(work, want, rtol=1e-13, atol=1e-15))
+        opened = regions.regions_opened(shape, loop) if loop else 0
+        label = f"{name} ({opened} region{'s' * (opened != 1)})" if loop else name
+        return ctx.plan(label, functools.partial(kernel, work), backend="numba",
+                        workers=workers, check=lambda _: ok, **kw)
+
+    serial, outer, middle, inner, argument_only = ctx.compare(
+        plan("njit, one thread", kernels.serial, 1, baseline=True),
+        plan("prange outer loop", kernels.outer, ctx.cores, "outer"),
+        plan("prange middle loop", kernels.middle, ctx.cores, "middle"),
+        plan("prange inner loop", kernels.inner, ctx.cores, "inner"),
+        plan("njit, parallel=True as an argument", kernels.argument_only, 1))
+    can = judging.speedup(ctx, OUTER_FASTER, outer, serial)
+    judging.slower(ctx, INNER_SLOWER, inner, outer, judging.REGION_COST)
+    judging.no_speedup(ctx, ARGUMENT_ONLY, argument_only, serial, can)
+
+
+def has_n_threads() -> bool:
+    """Whether this build's ``parlab.cdist`` takes ``n_threads``."""
+    return "n_threads" in inspect.signature(parlab.cdist).parameters
+
+
+def _thread_crossover(ctx: Context) -> None:
+    if not has_n_threads():
+        for text in (SMALL_SLOWER, LARGE_FASTER):
+            judging.skipped(ctx, text, NO_N_THREADS)
+        return
+    sizes = ctx.params["rows"]
+    one, two = [], []
+    for rows in sizes:
+        X = regions.cdist_inputs(rows)
+        want = parlab.cdist(X, X)
+        out = np.empty_like(want)
+        calls = {k: functools.partial(parlab.cdist, X, X, out=out, n_threads=k) for k in (1, 2)}
+        loops = regions.loops_for(calls[1], ctx.params["batch_s"])
+
+        def plan(k, over=None):
+            return ctx.plan(f"cdist {rows} rows x{loops} calls, n_threads={k}",
+                            regions.batch(calls[k], loops), backend="parlab", workers=k,
+                            release_gil=True, check=lambda D: np.array_equal(D, want),
+                            speedup_over=over)
+
+        single = plan(1)
+        single.speedup_over = single  # each pair is its own comparison
+        a, b = ctx.compare(single, plan(2, single))
+        one.append(a)
+        two.append(b)
+    crossover = regions.Crossover(sizes, [v.seconds for v in one], [v.seconds for v in two])
+    ctx.extras["crossover"] = crossover
+    found = crossover.size()
+    where = (f"two threads win from {found} rows on" if found is not None
+             else "two threads never win here")
+    ratio = crossover.ratios()[0]
+    judging.timing(ctx, SMALL_SLOWER, ratio > 1,
+                   f"{sizes[0]} rows: two threads take {ratio:.2f}x the time of one; {where}",
+                   one[0], two[0])
+    judging.speedup(ctx, LARGE_FASTER, two[-1], one[-1], 2)
