@@ -115,7 +115,7 @@ def judge(ctx: Context, measured: dict) -> None:
                   "parlab's kernel: the result equals one parlab.cdist call bit for bit, and a "
                   "reduction such as each row's nearest distance never gathers the matrix.",
             sizes={"tiny": dict(rows=(600, 400), block=150),
-                   "quick": dict(rows=(4_000, 3_000), block=1_000),
+                   "quick": dict(rows=(3_000, 2_000), block=1_000),
                    "full": dict(rows=(12_000, 10_000), block=2_500)})
 def dask_array(ctx: Context) -> Result:
     import parlab.dask
@@ -167,7 +167,7 @@ def dask_array(ctx: Context) -> Result:
                   "hits. Lecture 001's np.random in forked pool workers draws the same numbers "
                   "in every worker.",
             sizes={"tiny": dict(samples=2_000_000, chunks=[1_000_000, 300_001], draws=1_000),
-                   "quick": dict(samples=400_000_000, chunks=[100_000_000, 9_999_991],
+                   "quick": dict(samples=100_000_000, chunks=[50_000_000, 9_999_991],
                                  draws=100_000),
                    "full": dict(samples=4_000_000_000, chunks=[500_000_000, 49_999_991],
                                 draws=1_000_000)})
