@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="comma-separated experiment ids, e.g. L0.6,L3.2 (default: all)")
     rep.add_argument("--out", metavar="DIR", type=Path, default=Path("parlab-report"),
                      help="folder for the report (default: parlab-report)")
+    rep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="run the Dask experiments (L5.x) on this running cluster instead of "
+                          "a LocalCluster of their own; its workers must have parlab installed")
     return parser
 
 
@@ -74,6 +78,18 @@ def _select(parser: argparse.ArgumentParser, only: str | None) -> list[str]:
     return wanted
 
 
+def _use_scheduler(parser: argparse.ArgumentParser, address: str) -> None:
+    """Check that a Dask scheduler answers at ``address``, then hand it to the
+    Dask experiments (they read it from the environment, as notebooks can)."""
+    from parlab.experiments.beyond import SCHEDULER_ENV, check_scheduler
+
+    try:
+        check_scheduler(address)
+    except (OSError, ValueError) as exc:
+        parser.error(f"--scheduler {address}: {exc}")
+    os.environ[SCHEDULER_ENV] = address
+
+
 def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from parlab.experiments import default_scale
 
@@ -82,6 +98,8 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     except ValueError as exc:  # a bad PARLAB_SCALE: one message, not one per experiment
         parser.error(str(exc))
     ids = _select(parser, args.only)
+    if args.scheduler:
+        _use_scheduler(parser, args.scheduler)
     # Pick a file-only backend before anything imports pyplot: no display needed.
     import matplotlib
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import re
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from parlab.workloads import cluster, montecarlo
 
 LECTURE = "005_beyond_the_lectures"
 SCHEDULER_ENV = "PARLAB_SCHEDULER"
+# Seconds to wait for a scheduler named on the command line.
+CHECK_TIMEOUT_S = 10
 # A LocalCluster of this many workers with this many threads each (at most the cores).
 LOCAL_WORKERS = 2
 
@@ -26,6 +29,16 @@ LOCAL_WORKERS = 2
 def scheduler_address() -> str | None:
     """The cluster to use: ``$PARLAB_SCHEDULER``, or None for a LocalCluster."""
     return os.environ.get(SCHEDULER_ENV) or None
+
+
+def check_scheduler(address: str) -> None:
+    """Raise ValueError for an address that is not ``scheme://host:port``, OSError
+    (TimeoutError) when no scheduler answers there with a worker."""
+    if not re.fullmatch(r"[a-z]+://[^/\s]+:\d+", address):
+        raise ValueError("expected a scheduler address like tcp://HOST:PORT")
+    with cluster.connect(address, timeout=CHECK_TIMEOUT_S) as client:
+        if not client.scheduler_info(n_workers=-1)["workers"]:
+            raise OSError("the scheduler has no workers")
 
 
 def _connect(ctx: Context):

@@ -22,20 +22,20 @@ START_TIMEOUT_S = 60
 
 
 @contextlib.contextmanager
-def connect(address: str | None = None, *, workers: int = 2,
-            threads_per_worker: int = 2) -> Iterator[Any]:
+def connect(address: str | None = None, *, workers: int = 2, threads_per_worker: int = 2,
+            timeout: float = START_TIMEOUT_S) -> Iterator[Any]:
     """A ``distributed.Client``: to the cluster at ``address`` (``tcp://host:port``),
     or to a new ``LocalCluster`` of ``workers`` processes, closed afterwards."""
     from distributed import Client, LocalCluster
 
     if address is not None:
-        with Client(address, timeout=START_TIMEOUT_S, set_as_default=False) as client:
+        with Client(address, timeout=timeout, set_as_default=False) as client:
             yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
                       processes=True, dashboard_address=None) as cluster, \
             Client(cluster, set_as_default=False) as client:
-        client.wait_for_workers(workers, timeout=START_TIMEOUT_S)
+        client.wait_for_workers(workers, timeout=timeout)
         yield client
 
 
