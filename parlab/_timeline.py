@@ -25,6 +25,9 @@ STATES = {
 # Bars closer than this fraction of the whole trace are merged: at notebook
 # size that is under a pixel, and thousands of calls stay a few rectangles.
 MERGE_FRACTION = 1e-3
+# A row with at most this many bars keeps every call apart (a white edge
+# between back-to-back calls), so one can count them.
+DISTINCT_CALLS = 40
 
 
 def merge_intervals(starts: np.ndarray, ends: np.ndarray, gap: float) -> list[tuple[float, float]]:
@@ -67,11 +70,30 @@ def _segments(tr, t0: int, scale: float) -> dict[tuple[int, str], tuple[list, li
 def trace_caption(tr) -> str:
     """What a trace shows, in words a student can read."""
     s = tr.summary()
-    text = (f"{s['calls']} calls in {len(s['threads'])} threads over {s['wall_s'] * 1e3:.1f} ms; "
+    threads = len(s["threads"])
+    if s["calls"] == 0:
+        return (f"{s['spans']} Python spans in {threads} thread{'s' * (threads != 1)} over "
+                f"{s['wall_s'] * 1e3:.1f} ms")
+    text = (f"{s['calls']} call{'s' * (s['calls'] != 1)} in {threads} thread{'s' * (threads != 1)} over "
+            f"{s['wall_s'] * 1e3:.1f} ms; "
             f"on average {s['parallelism']:.2f} calls working at once")
     if tr.cpu_time:
         text += f", {s['cpu_parallelism']:.2f} cores busy"
     return text + f"; {s['gil_wait_s'] * 1e3:.1f} ms waiting for the GIL"
+
+
+# A span's name is written on it when the span is at least this share of the axis.
+LABEL_FRACTION = 0.12
+
+
+def _label_spans(ax, spans, row_of, t0: int, scale: float, width: float) -> None:
+    """Write each wide enough span's name on it."""
+    for row in spans.itertuples(index=False):
+        start, end = (row.start_ns - t0) / scale, (row.end_ns - t0) / scale
+        if end - start >= LABEL_FRACTION * width:
+            ax.text(start + 0.01 * width, row_of[row.thread], row.kernel, va="center",
+                    fontsize="x-small", clip_on=True,
+                    bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
 
 
 def timeline(tr, ax=None, *, title: str | None = None):
@@ -101,13 +123,17 @@ def timeline(tr, ax=None, *, title: str | None = None):
     for (thread, state), (starts, ends) in segs.items():
         colour, _ = STATES[state]
         y = row_of[thread]
-        bars = merge_intervals(np.asarray(starts), np.asarray(ends), gap)
+        few = len(starts) <= DISTINCT_CALLS
+        bars = merge_intervals(np.asarray(starts), np.asarray(ends), 0.0 if few else gap)
         if state == "span":
             ax.broken_barh(bars, (y - 0.4, 0.8), facecolors="none", edgecolors=colour,
                            hatch="///", linewidth=0.8, zorder=1)
         else:
-            ax.broken_barh(bars, (y - 0.3, 0.6), facecolors=colour, zorder=2 + (state == "wait"))
+            ax.broken_barh(bars, (y - 0.3, 0.6), facecolors=colour, zorder=2 + (state == "wait"),
+                           edgecolors="white" if few and state != "wait" else "none",
+                           linewidth=1.0)
 
+    _label_spans(ax, ev[ev.kind == "span"], row_of, t0, scale, wall_ns / scale)
     ax.set_yticks(range(len(threads)), [tr.thread_label(t) for t in threads])
     ax.set_ylim(len(threads) - 0.5, -0.5)
     ax.set_xlim(0, wall_ns / scale)

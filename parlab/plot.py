@@ -195,7 +195,7 @@ def threads_curve_figure(result: Result) -> Figure:
     fig = new_figure(figsize=(WIDTH * 0.7, 4.2))
     _title(fig, result)
     ax = fig.subplots()
-    ax.plot(table.workers, table.seconds, marker="o", color=COLOURS["released"][0])
+    ax.plot(table.workers, table.seconds, marker="o", color="black")
     for w, s in zip(table.workers, table.seconds):
         ax.annotate(f"{s:.3g} s", (w, s), textcoords="offset points", xytext=(0, 7),
                     ha="center", fontsize="small")

@@ -65,8 +65,29 @@ def test_experiment_runs_at_tiny_scale(id):
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         assert buf.getvalue().startswith(b"\x89PNG")
+        check_figure_kind(result, fig)
     finally:
         plt.close(fig)
+
+
+# The figure each experiment must draw, told by its axes' labels: (x label, y label).
+FIGURE_KINDS = {
+    "L2.1": ("time since the first call", ""), "L3.1": ("time since the first call", ""),
+    "L3.2": ("final count", ""), "L3.3": ("final count", ""),
+    "L4.2": ("threads", "seconds"), "L4.3": ("BLAS threads per process", "processes"),
+}
+
+
+def check_figure_kind(result, fig):
+    labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
+    if result.id in FIGURE_KINDS:
+        x, y = FIGURE_KINDS[result.id]
+        assert any(lx.startswith(x) and ly.startswith(y) for lx, ly in labels), labels
+        return
+    # Speedup bars: one chart per baseline, each naming it.
+    charts = [lx for lx, _ in labels if lx.startswith("speedup over")]
+    baselines = list(dict.fromkeys(result.table.speedup_over))
+    assert charts == [f'speedup over "{b}" (x)' for b in baselines]
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])

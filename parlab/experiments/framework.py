@@ -224,6 +224,7 @@ class Context:
         self.load = Load(cores=self.cores)
         self.extras: dict[str, Any] = {}
         self._baseline: Variant | None = None
+        self._trace = None  # the Trace recording the current run, if any
 
     @property
     def mp(self):
@@ -309,8 +310,17 @@ class Context:
         from parlab.tracing import trace
 
         with trace(cpu_time=True) as tr:
-            yield
+            self._trace = tr
+            try:
+                yield
+            finally:
+                self._trace = None
         self.extras.setdefault("traces", {})[variant] = tr
+
+    def span(self, name: str):
+        """Mark a stretch of Python code on the timeline of the run being traced
+        (a no-op in runs that are not traced)."""
+        return self._trace.span(name) if self._trace is not None else contextlib.nullcontext()
 
     @property
     def baseline(self) -> Variant:
