@@ -97,12 +97,11 @@ def threads_vs_workers(ctx: Context) -> Result:
                     backend="dask.distributed", workers=workers_used, release_gil=released,
                     check=right, **kw)
 
-            serial = plan("1 worker, 1 thread", [first], k * per_chain, 1)
             measured[name] = ctx.compare(
-                serial,
-                plan(f"1 worker x {k} threads", [first] * k, per_chain, k, speedup_over=serial),
-                plan(f"{k} workers x 1 thread", [first] + others, per_chain, k,
-                     speedup_over=serial))
+                plan("1 worker, 1 thread", [first], k * per_chain, 1),
+                plan(f"1 worker x {k} threads", [first] * k, per_chain, k),
+                plan(f"{k} workers x 1 thread", [first] + others, per_chain, k),
+                versus_first=True)
     judge(ctx, measured)
     return ctx.result()
 

@@ -136,11 +136,20 @@ def faster(ctx: Context, text: str, fast: Variant, slow: Variant,
     return timing(ctx, text, s > factor, f"{s:.3g}x faster (needs > {factor:g}x)", fast, slow)
 
 
-def slower(ctx: Context, text: str, slow: Variant, fast: Variant, factor: float) -> Lesson:
-    """``slow`` takes more than ``factor`` times the time of ``fast``."""
+def slower(ctx: Context, text: str, slow: Variant, fast: Variant, factor: float,
+           paired: Lesson | None = None) -> Lesson:
+    """``slow`` takes more than ``factor`` times the time of ``fast``.
+
+    With ``paired`` (the lesson that the same parallel set-up does speed up
+    bigger work) it counts only when that holds: a parallel run that is slow
+    for any reason would show it too.
+    """
     ratio = slow.seconds / fast.seconds
-    return timing(ctx, text, ratio > factor,
-                  f"{ratio:.2f}x the time of \"{fast.name}\" (needs > {factor:g}x)", slow, fast)
+    observed = f"{ratio:.2f}x the time of \"{fast.name}\" (needs > {factor:g}x)"
+    if ratio > factor and paired is not None and not paired.holds:
+        return ctx.lesson(text, "inconclusive",
+                          f"{observed}; but \"{paired.text}\" is {paired.verdict}")
+    return timing(ctx, text, ratio > factor, observed, slow, fast)
 
 
 def overlap(ctx: Context, text: str, variant: Variant, over: Variant, n: int) -> Lesson:

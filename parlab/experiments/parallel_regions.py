@@ -21,6 +21,7 @@ ARGUMENT_ONLY = ("parallel=True passed as a function argument (the lecture's squ
                  "the loop on one thread")
 SMALL_SLOWER = "On the smallest input two threads are slower than one: starting them costs more"
 LARGE_FASTER = "On the largest input two threads are faster than one"
+CROSSOVER = "Above a crossover size two threads win at every size"
 
 
 @experiment("L3.6", title="Where the parallel region opens: prange on the outer, middle or "
@@ -80,7 +81,7 @@ def has_n_threads() -> bool:
 
 def _thread_crossover(ctx: Context) -> None:
     if not has_n_threads():
-        for text in (SMALL_SLOWER, LARGE_FASTER):
+        for text in (LARGE_FASTER, SMALL_SLOWER, CROSSOVER):
             judging.skipped(ctx, text, NO_N_THREADS)
         return
     sizes = ctx.params["rows"]
@@ -92,24 +93,22 @@ def _thread_crossover(ctx: Context) -> None:
         calls = {k: functools.partial(parlab.cdist, X, X, out=out, n_threads=k) for k in (1, 2)}
         loops = regions.loops_for(calls[1], ctx.params["batch_s"])
 
-        def plan(k, over=None):
-            return ctx.plan(f"cdist {rows} rows x{loops} calls, n_threads={k}",
-                            regions.batch(calls[k], loops), backend="parlab", workers=k,
-                            release_gil=True, check=lambda D: np.array_equal(D, want),
-                            speedup_over=over)
-
-        single = plan(1)
-        single.speedup_over = single  # each pair is its own comparison
-        a, b = ctx.compare(single, plan(2, single))
+        a, b = ctx.compare(*[
+            ctx.plan(f"cdist {rows} rows x{loops} calls, n_threads={k}",
+                     regions.batch(calls[k], loops), backend="parlab", workers=k,
+                     release_gil=True, check=lambda D: np.array_equal(D, want))
+            for k in (1, 2)], versus_first=True)
         one.append(a)
         two.append(b)
     crossover = regions.Crossover(sizes, [v.seconds for v in one], [v.seconds for v in two])
     ctx.extras["crossover"] = crossover
     found = crossover.size()
-    where = (f"two threads win from {found} rows on" if found is not None
-             else "two threads never win here")
-    ratio = crossover.ratios()[0]
-    judging.timing(ctx, SMALL_SLOWER, ratio > 1,
-                   f"{sizes[0]} rows: two threads take {ratio:.2f}x the time of one; {where}",
-                   one[0], two[0])
-    judging.speedup(ctx, LARGE_FASTER, two[-1], one[-1], 2)
+    ctx.extras["crossover_rows"] = found
+    large = judging.speedup(ctx, LARGE_FASTER, two[-1], one[-1], 2)
+    judging.slower(ctx, SMALL_SLOWER, two[0], one[0], 1.0, paired=large)
+    ratios = ", ".join(f"{rows}: {r:.2f}x" for rows, r in zip(sizes, crossover.ratios()))
+    # A crossover counts only above a size where two threads clearly win.
+    judging.timing(ctx, CROSSOVER, found is not None and large.holds,
+                   (f"two threads win from {found} rows on" if found is not None
+                    else "two threads never win here")
+                   + f" (time with two threads / with one, by rows: {ratios})", *one, *two)
