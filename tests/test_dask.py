@@ -15,6 +15,9 @@ from scipy.spatial.distance import cdist as scipy_cdist
 import parlab
 import parlab.dask
 from dask_cluster import dask_cluster  # noqa: F401 - a fixture
+from parlab.experiments import beyond, run
+from parlab.experiments._load import Load
+from parlab.experiments.framework import REGISTRY, Context, Variant
 
 LOCAL_SCHEDULERS = ["synchronous", "threads", "processes"]
 
@@ -189,3 +192,80 @@ def test_duplicated_draws_counts_repeats_only():
     a, b = np.zeros((3, 2)), np.ones((3, 2))
     assert cluster.duplicated_draws([a, b]) == 0
     assert cluster.duplicated_draws([a, b, a.copy(), b, a]) == 3
+
+
+# ----------------------------------------- L5.1-L5.3 on the cluster, and lessons that fail
+
+@pytest.fixture
+def on_cluster(dask_cluster, monkeypatch):
+    """The Dask experiments use the test cluster, as ``reproduce --scheduler`` makes them."""
+    monkeypatch.setenv(beyond.SCHEDULER_ENV, dask_cluster.address)
+    return dask_cluster
+
+
+@pytest.mark.parametrize("id", ["L5.1", "L5.2", "L5.3"])
+def test_dask_experiments_run_on_the_given_cluster(on_cluster, id):
+    with get_task_stream(on_cluster.client) as stream:
+        result = run(id, scale="tiny")
+    assert result.table.correct.all(), result.table
+    assert on_cluster.address in result.extras["cluster"]
+    workers = {t["worker"] for t in stream.data}
+    assert workers == on_cluster.workers  # every task on the cluster's workers, both used
+    facts = result.lessons[~result.lessons.lesson.str.startswith(("Threads", "Worker"))]
+    assert (facts.verdict == "holds").all(), facts.observed.tolist()
+
+
+def test_l52_notices_a_matrix_that_differs_from_one_call(on_cluster, monkeypatch):
+    real = parlab.cdist
+    # The one-call reference is computed here; the workers keep the real kernel.
+    monkeypatch.setattr(parlab, "cdist", lambda XA, XB, **kw: real(XA, XB, **kw) * (1 + 1e-15))
+    result = run("L5.2", scale="tiny")
+    assert not result.table.correct.iloc[1:].any()
+    verdicts = dict(zip(result.lessons.lesson, result.lessons.verdict))
+    assert verdicts["The dask.array equals one parlab.cdist call, bit for bit"] == "fails"
+
+
+def test_l53_notices_a_total_that_differs_from_serial(on_cluster, monkeypatch):
+    real = parlab.count_hits
+    monkeypatch.setattr(parlab, "count_hits", lambda *a, **k: real(*a, **k) + 1)
+    result = run("L5.3", scale="tiny")
+    verdicts = dict(zip(result.lessons.lesson, result.lessons.verdict))
+    assert verdicts["Every chunking on any number of workers counts exactly the serial hits"] \
+        == "fails"
+
+
+def test_l53_forked_lesson_fails_when_workers_draw_differently(monkeypatch):
+    from parlab.workloads import cluster
+
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(cluster, "forked_global_draws",
+                        lambda processes, samples: [rng.random((samples, 2))
+                                                    for _ in range(processes)])
+    ctx = Context(REGISTRY["L5.3"], "tiny")
+    beyond._forked_random(ctx)
+    assert [le.verdict for le in ctx.lessons] == ["fails"]
+
+
+def made_up(seconds: float, workers: int = 1) -> Variant:
+    return Variant(f"v{seconds}-{workers}", "test", workers, None, seconds, [seconds], None,
+                   True, "anything", Load(wall_s=1.0, cores=2))
+
+
+@pytest.mark.parametrize("times, broken", [
+    # (serial, 1 worker x 2 threads, 2 workers x 1 thread) per job: released, held, pure
+    ([(1, .5, .5), (1, 1, .5), (1, 1, .5)], set()),
+    ([(1, 1, .5), (1, 1, .5), (1, 1, .5)], {0, 1, 2}),  # no thread speedup: the rest can't count
+    ([(1, .5, .5), (1, .5, .5), (1, 1, .5)], {1}),  # held work sped up by threads
+    ([(1, .5, .5), (1, 1, .5), (1, .5, .5)], {2}),  # pure Python sped up by threads
+    ([(1, .5, .5), (1, 1, 1), (1, 1, .5)], {4}),  # held work not sped up by processes
+    ([(1, .5, .5), (1, 1, .5), (1, 1, 1)], {5}),  # pure Python not sped up by processes
+])
+def test_l51_lessons_fail_when_their_timings_do(times, broken):
+    ctx = Context(REGISTRY["L5.1"], "tiny")
+    ctx.cores = 2
+    measured = {name: [made_up(s, w) for s, w in zip(row, (1, 2, 2))]
+                for name, row in zip(["released", "held", "pure"], times)}
+    beyond.judge(ctx, measured)
+    got = [le.verdict for le in ctx.lessons]
+    assert len(got) == 6
+    assert {i for i, v in enumerate(got) if v != "holds"} == broken, got
