@@ -51,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
 def _list() -> int:
     from parlab.experiments import catalog
 
+    group = None
     for row in catalog().itertuples():
+        if row.lecture_title != group:  # a heading per lecture, and "Beyond the lectures"
+            group = row.lecture_title
+            print(f"\n{group}" if row.Index else group)
         print(f"{row.id:<6} {row.title}\n       {row.shows}")
     return 0
 

@@ -269,3 +269,40 @@ def test_l51_lessons_fail_when_their_timings_do(times, broken):
     got = [le.verdict for le in ctx.lessons]
     assert len(got) == 6
     assert {i for i, v in enumerate(got) if v != "holds"} == broken, got
+
+
+# ------------------------------------------------- python -m parlab reproduce --scheduler
+
+def parlab_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parlab", *args], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_reproduce_runs_the_dask_experiments_on_the_named_cluster(dask_cluster, tmp_path):
+    out = tmp_path / "rep"
+    with get_task_stream(dask_cluster.client) as stream:
+        proc = parlab_cli("reproduce", "--scale", "tiny", "--only", "L5.3", "--out", str(out),
+                          "--scheduler", dask_cluster.address)
+    assert proc.returncode == 0, proc.stderr
+    assert "_count_chunk" in " ".join(str(t["key"]) for t in stream.data)
+    assert {t["worker"] for t in stream.data} <= dask_cluster.workers
+    assert "# Beyond the lectures" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("address, message", [
+    ("localhost:8786", "expected a scheduler address like tcp://HOST:PORT"),
+    ("tcp://127.0.0.1:1", "Timed out"),  # nothing listens on port 1
+])
+def test_reproduce_rejects_a_scheduler_it_cannot_use(address, message, tmp_path):
+    proc = parlab_cli("reproduce", "--scale", "tiny", "--only", "L5.3", "--out",
+                      str(tmp_path / "rep"), "--scheduler", address)
+    assert proc.returncode == 2
+    assert f"--scheduler {address}" in proc.stderr and message in proc.stderr
+    assert not (tmp_path / "rep").exists()
+
+
+def test_list_shows_the_beyond_the_lectures_group():
+    proc = parlab_cli("list")
+    assert proc.returncode == 0, proc.stderr
+    beyond_part = proc.stdout.split("Beyond the lectures", 1)[1]
+    assert all(f"L5.{i}" in beyond_part for i in (1, 2, 3)) and "L4." not in beyond_part
