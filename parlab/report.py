@@ -190,14 +190,14 @@ def _markdown(out: Path, results: list[Result], failures: Mapping[str, str],
 
 def _summary_table(results: list[Result], failures: Mapping[str, str]) -> list[str]:
     about = catalog().set_index("id")
-    lines = ["| id | experiment | shows | lessons | others' load |",
-             "|---|---|---|---|---|"]
+    lines = ["| id | experiment | shows | lessons | others' load | seconds |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         verdicts = ", ".join(f"{k} {v}" for k, v in r.verdicts().items() if v)
         lines.append(f"| {r.id} | {r.title} | {_cell(about.at[r.id, 'shows'])} | {verdicts} "
-                     f"| {r.load.share:.0%} |")
+                     f"| {r.load.share:.0%} | {r.wall_s:.1f} |")
     lines += [f"| {id} | {about.at[id, 'title'] if id in about.index else id} | | "
-              f"broke: {_cell(why)} | |" for id, why in failures.items()]
+              f"broke: {_cell(why)} | | |" for id, why in failures.items()]
     return lines
 
 

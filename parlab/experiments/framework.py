@@ -181,6 +181,7 @@ class Result:
     table: "pd.DataFrame"
     lessons: "pd.DataFrame"
     load: Load = dataclasses.field(default_factory=Load)
+    wall_s: float = 0.0  # how long the whole experiment took, set-up included
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
     figure_factory: FigureFactory | None = None
 
@@ -355,7 +356,7 @@ class Context:
                   holds=le.holds, observed=le.observed) for le in self.lessons],
             columns=LESSON_COLUMNS)
         return Result(self.spec.id, self.spec.title, self.scale, table, lessons,
-                      self.load, self.extras, figure)
+                      load=self.load, extras=self.extras, figure_factory=figure)
 
 
 # ---------------------------------------------------------------- running
@@ -382,4 +383,7 @@ def run(id: str, *, scale: str | None = None, start_method: str | None = None) -
     spec = REGISTRY[id]
     ctx = Context(spec, check_scale(scale) if scale is not None else default_scale(),
                   start_method)
-    return spec.func(ctx)
+    t0 = time.perf_counter()
+    result = spec.func(ctx)
+    result.wall_s = time.perf_counter() - t0
+    return result
