@@ -7,7 +7,11 @@
 - :func:`counts_figure`: final counts against the expected total, and the
   time per increment (races and locks: L3.2, L3.3);
 - :func:`threads_curve_figure`: time against the thread count, cores marked (L4.2);
-- :func:`grid_figure`: time over processes x threads (L4.3).
+- :func:`grid_figure`: time over processes x threads (L4.3);
+- :func:`regions_figure`: speedup bars of the numba loops, and two threads'
+  time over one thread's against the input size, the crossover marked (L3.6);
+- :func:`memory_figure`: peak memory of each variant against the budget and
+  the file's size, and their times (L4.4).
 
 One colour language everywhere (:data:`parlab._timeline.COLOURS`): green for
 work with the GIL released, orange for work holding it, red for waiting to
@@ -36,7 +40,8 @@ if TYPE_CHECKING:
     from parlab.experiments import Result
 
 __all__ = ["speedup_figure", "timeline_figure", "counts_figure", "threads_curve_figure",
-           "grid_figure", "timeline", "new_figure", "gil_colour"]
+           "grid_figure", "regions_figure", "memory_figure", "timeline", "new_figure",
+           "gil_colour"]
 
 # Speedups spanning more than this factor are drawn on a log axis, or the
 # slow variants would vanish next to a compiled kernel.
@@ -243,4 +248,63 @@ def grid_figure(result: Result) -> Figure:
     ax.set_xlabel("BLAS threads per process")
     ax.set_ylabel("processes")
     fig.colorbar(image, ax=ax, label="seconds for the batch")
+    return fig
+
+
+# ---------------------------------------------------------------- parallel regions
+
+def regions_figure(result: Result) -> Figure:
+    """The numba loops' speedup bars; below, two threads' time over one thread's
+    for each input size (below 1: two threads win), the crossover marked."""
+    table = result.table
+    numba_rows = table[table.backend == "numba"]
+    fig = new_figure(figsize=(WIDTH, 3.2 + 0.42 * len(numba_rows) + 3.4))
+    _title(fig, result)
+    top, bottom = fig.subplots(2, 1, height_ratios=[1.2 + 0.42 * len(numba_rows), 3.4])
+    _speedup_bars(top, numba_rows, str(numba_rows.speedup_over.iloc[0]) if len(numba_rows)
+                  else "", result.load.cores)
+    crossover = result.extras.get("crossover")
+    bottom.set_xlabel("rows of X in cdist(X, X) (log scale)")
+    bottom.set_ylabel("time with 2 threads / with 1")
+    if crossover is None:
+        bottom.text(0.5, 0.5, "not measured: this parlab.cdist has no n_threads",
+                    ha="center", va="center", transform=bottom.transAxes)
+        return fig
+    bottom.plot(crossover.sizes, crossover.ratios(), marker="o", color="black")
+    bottom.set_xscale("log", base=2)
+    bottom.axhline(1, color="black", linestyle="--", linewidth=1, label="as fast as 1 thread")
+    rows = result.extras.get("crossover_rows")
+    if rows is not None:
+        bottom.axvline(rows, color=COLOURS["released"][0], linewidth=2,
+                       label=f"crossover: two threads win from {rows} rows on")
+    bottom.legend(loc="upper right", fontsize="small")
+    bottom.grid(alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------- memory
+
+def memory_figure(result: Result) -> Figure:
+    """Each variant's peak memory against the budget and the file's size; its time."""
+    peaks = result.extras["peak_bytes"]
+    mb = 2 ** 20
+    names = list(peaks)
+    y = np.arange(len(names))
+    fig = new_figure(figsize=(WIDTH, 1.8 + 0.5 * len(names)))
+    _title(fig, result)
+    left, right = fig.subplots(1, 2, width_ratios=[3, 2])
+    left.barh(y, [peaks[n] / mb for n in names], color=COLOURS["none"][0])
+    left.set_yticks(y, [_wrap(n, 32) for n in names], fontsize="small")
+    left.invert_yaxis()
+    left.axvline(result.extras["budget_bytes"] / mb, color="black", linestyle="--",
+                 label="memory budget")
+    left.axvline(result.extras["file_bytes"] / mb, color="black", linestyle=":",
+                 label="file size")
+    left.set_xlabel("peak memory allocated (MB)")
+    left.legend(loc="lower right", fontsize="small")
+    seconds = result.table.set_index("variant").seconds
+    right.barh(y, [seconds[n] for n in names], color=COLOURS["none"][0])
+    right.set_yticks(y, [])
+    right.invert_yaxis()
+    right.set_xlabel("seconds (median)")
     return fig

@@ -65,7 +65,7 @@ def larger_than_memory(ctx: Context) -> Result:
         peaks = {name: ltm.measured(call)[1] for name, call in calls.items()}
     ctx.extras.update(peak_bytes=peaks, budget_bytes=budget, file_bytes=file_bytes)
     judge(ctx, hand, dask, whole, peaks, budget, file_bytes, removed=not path.exists())
-    return ctx.result()
+    return ctx.result(figure="memory_figure")
 
 
 def judge(ctx: Context, hand, dask, whole, peaks: dict[str, int], budget: int,

@@ -39,7 +39,7 @@ CROSSOVER = "Above a crossover size two threads win at every size"
 def parallel_regions(ctx: Context) -> Result:
     _numba_loops(ctx)
     _thread_crossover(ctx)
-    return ctx.result()
+    return ctx.result(figure="regions_figure")
 
 
 def _numba_loops(ctx: Context) -> None:
