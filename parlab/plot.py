@@ -67,6 +67,12 @@ def _wrap(text: str, width: int = LABEL_CHARS) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
+def _labels(texts) -> None:
+    """Bar labels stay readable where they cross a reference line."""
+    for text in texts:
+        text.set_bbox(dict(facecolor="white", edgecolor="none", alpha=0.8, pad=0.5))
+
+
 def new_figure(**kwargs) -> Figure:
     """A figure for the running backend that pyplot does not keep track of."""
     import matplotlib.pyplot as plt
@@ -120,7 +126,8 @@ def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int) -> None:
         if not ok:
             bar.set_hatch("xx")
             bar.set_edgecolor("black")
-    ax.bar_label(bars, labels=[f"{s:.3g}x" for s in speedup], padding=3, fontsize="small")
+    _labels(ax.bar_label(bars, labels=[f"{s:.3g}x" for s in speedup], padding=3,
+                         fontsize="small"))
     ax.set_yticks(y, [_wrap(v) for v in rows.variant], fontsize="small")
     ax.invert_yaxis()
     if speedup.max() / speedup.min() > LOG_SPAN:
@@ -175,19 +182,21 @@ def counts_figure(result: Result) -> Figure:
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1, 1])
     y = np.arange(len(counts))
     bars = left.barh(y, share, color=colours)
-    left.bar_label(bars, labels=[f"{c:,} of {e:,}" for c, e in counts.values()],
-                   padding=3, fontsize="x-small")
+    _labels(left.bar_label(bars, labels=[f"{c:,} of {e:,}" for c, e in counts.values()],
+                           padding=3, fontsize="x-small"))
     left.axvline(100, color="black", linestyle="--", linewidth=1)
     left.set_xlim(0, 140)
     left.set_xlabel("final count (% of the increments made)")
     left.set_yticks(y, labels, fontsize="small")
     left.invert_yaxis()
     bars = right.barh(y, ns, color=colours)
-    right.bar_label(bars, labels=[f"{v:.3g} ns" for v in ns], padding=3, fontsize="x-small")
+    _labels(right.bar_label(bars, labels=[f"{v:,.0f} ns" if v >= 100 else f"{v:.3g} ns"
+                                          for v in ns], padding=3, fontsize="x-small"))
     right.set_xscale("log")
-    right.margins(x=0.25)
+    right.set_xlim(ns.min() / 2, ns.max() * 8)  # room for the labels on a log axis
     right.set_xlabel("time per increment (ns, log scale)")
-    right.legend(handles=_gil_legend(rows.release_gil), loc="lower right", fontsize="small")
+    fig.legend(handles=_gil_legend(rows.release_gil), loc="outside lower center",
+               ncols=3, fontsize="small")
     return fig
 
 
