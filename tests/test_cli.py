@@ -156,3 +156,21 @@ def test_failing_lessons_are_findings_not_errors(tmp_path, monkeypatch):
 
     monkeypatch.setattr(parlab.experiments, "run", run)
     assert main(["reproduce", "--scale", "tiny", "--only", "L0.1", "--out", str(tmp_path)]) == 0
+
+
+def test_report_reads_without_the_lecture(reproduced):
+    out, _ = reproduced
+    text = (out / "report.md").read_text()
+    about = catalog().set_index("id")
+    # Lecture titles, not file names, head each lecture's experiments.
+    assert f"# {about.at['L0.1', 'lecture_title']}" in text
+    assert about.at["L0.1", "lecture"] not in text
+    # A summary table at the top: every experiment, what it shows, its verdicts and load.
+    summary = text[text.index("## Summary"):text.index("## Machine")]
+    for id in ("L0.1", "L1.2"):
+        assert f"| {id} | {about.at[id, 'title']} | {about.at[id, 'shows']} |" in summary
+    # Tables name each row's baseline and what its output should be; a legend explains.
+    assert "| variant | backend | workers | GIL | seconds | speedup | speedup_over | expected " \
+           "| correct |" in text
+    assert "## Reading this report" in text and "**Timelines.**" in text
+    assert text.count("While it measured, other programs used") == 2
