@@ -61,7 +61,7 @@ def _where(client) -> str:
                   "work, released, held or pure Python, so threads_per_worker follows the "
                   "lectures' rule.",
             sizes={"tiny": dict(rows=300, samples=30_000, per_chain=2),
-                   "quick": dict(rows=1_500, samples=300_000, per_chain=3),
+                   "quick": dict(rows=1_500, samples=200_000, per_chain=2),
                    "full": dict(rows=3_000, samples=1_500_000, per_chain=5)})
 def threads_vs_workers(ctx: Context) -> Result:
     rows, per_chain = ctx.params["rows"], ctx.params["per_chain"]
@@ -127,7 +127,7 @@ def judge(ctx: Context, measured: dict) -> None:
                   "parlab's kernel: the result equals one parlab.cdist call bit for bit, and a "
                   "reduction such as each row's nearest distance never gathers the matrix.",
             sizes={"tiny": dict(rows=(600, 400), block=150),
-                   "quick": dict(rows=(3_000, 2_000), block=1_000),
+                   "quick": dict(rows=(2_000, 2_000), block=1_000),
                    "full": dict(rows=(12_000, 10_000), block=2_500)})
 def dask_array(ctx: Context) -> Result:
     import parlab.dask

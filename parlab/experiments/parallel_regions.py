@@ -32,7 +32,7 @@ CROSSOVER = "Above a crossover size two threads win at every size"
                   "for itself; the same holds for parlab's n_threads on small inputs, with a "
                   "crossover size above which two threads win.",
             sizes={"tiny": dict(shape=(8, 60, 40), rows=[4, 64, 512], batch_s=0.002),
-                   "quick": dict(shape=(60, 400, 50), rows=[4, 16, 64, 128, 256, 512, 1024],
+                   "quick": dict(shape=(40, 300, 50), rows=[4, 16, 64, 256, 1024],
                                  batch_s=0.02),
                    "full": dict(shape=(200, 1000, 100),
                                 rows=[4, 16, 32, 64, 128, 256, 512, 1024, 2048], batch_s=0.1)})
