@@ -263,8 +263,7 @@ def made_up(seconds: float, workers: int = 1) -> Variant:
 def test_l51_lessons_fail_when_their_timings_do(times, broken):
     ctx = Context(REGISTRY["L5.1"], "tiny")
     ctx.cores = 2
-    measured = {name: [made_up(s, w) for s, w in zip(row, (1, 2, 2))]
-                for name, row in zip(["released", "held", "pure"], times)}
+    measured = [[made_up(s, w) for s, w in zip(row, (1, 2, 2))] for row in times]
     beyond.judge(ctx, measured)
     got = [le.verdict for le in ctx.lessons]
     assert len(got) == 6
@@ -306,3 +305,14 @@ def test_list_shows_the_beyond_the_lectures_group():
     assert proc.returncode == 0, proc.stderr
     beyond_part = proc.stdout.split("Beyond the lectures", 1)[1]
     assert all(f"L5.{i}" in beyond_part for i in (1, 2, 3)) and "L4." not in beyond_part
+
+
+def test_l51_skips_on_a_cluster_without_two_workers(monkeypatch):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as small:
+        monkeypatch.setenv(beyond.SCHEDULER_ENV, small.scheduler_address)
+        result = run("L5.1", scale="tiny")
+    assert list(result.lessons.verdict) == ["skipped"] * 6
+    assert all("needs 2 workers" in o for o in result.lessons.observed)

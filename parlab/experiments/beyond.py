@@ -22,8 +22,14 @@ LECTURE = "005_beyond_the_lectures"
 SCHEDULER_ENV = "PARLAB_SCHEDULER"
 # Seconds to wait for a scheduler named on the command line.
 CHECK_TIMEOUT_S = 10
-# A LocalCluster of this many workers with this many threads each (at most the cores).
-LOCAL_WORKERS = 2
+# A LocalCluster has as many workers as cores, at least 2 and at most 4, each with
+# as many threads: enough for one worker's threads and for the workers to compare.
+LOCAL_WORKERS = (2, 4)
+THREADS_RELEASED = "Threads in one worker speed up the kernel that releases the GIL"
+THREADS_HELD = "Threads in one worker do not speed up the kernel holding the GIL"
+THREADS_PURE = "Threads in one worker do not speed up pure Python"
+JOBS = ("cdist, GIL released", "cdist, GIL held", "pure-Python Monte Carlo")
+WORKERS_ALL = [f"Worker processes speed up {job}" for job in JOBS]
 
 
 def scheduler_address() -> str | None:
@@ -42,7 +48,8 @@ def check_scheduler(address: str) -> None:
 
 
 def _connect(ctx: Context):
-    k = max(LOCAL_WORKERS, min(ctx.cores, 4))
+    low, high = LOCAL_WORKERS
+    k = max(low, min(ctx.cores, high))
     return cluster.connect(scheduler_address(), workers=k, threads_per_worker=k)
 
 
@@ -75,19 +82,18 @@ def threads_vs_workers(ctx: Context) -> Result:
         first = max(workers, key=threads.get)
         k = min(len(workers), threads[first])
         if k < 2:
-            for text in ("threads per worker", "worker processes"):
-                judging.skipped(ctx, f"L5.1 ({text})", f"needs 2 workers and a worker with 2 "
-                                                     f"threads; the cluster has {threads}")
+            for text in (THREADS_RELEASED, THREADS_HELD, THREADS_PURE, *WORKERS_ALL):
+                judging.skipped(ctx, text, "needs 2 workers, one of them with 2 threads; "
+                                           f"the cluster has {threads}")
             return ctx.result()
         # Every worker gets its own copy of the input before anything is timed.
         (shared,) = client.scatter([X], broadcast=True, hash=False)
         others = [w for w in workers if w != first][:k - 1]
-        jobs = [("cdist, GIL released", cluster.cdist_total, (shared, shared, True), True, total),
-                ("cdist, GIL held", cluster.cdist_total, (shared, shared, False), False, total),
-                ("pure-Python Monte Carlo", montecarlo.count_hits,
-                 (ctx.params["samples"], 1), False, pure_hits)]
-        measured = {}
-        for name, job, args, released, want in jobs:
+        jobs = [(cluster.cdist_total, (shared, shared, True), True, total),
+                (cluster.cdist_total, (shared, shared, False), False, total),
+                (montecarlo.count_hits, (ctx.params["samples"], 1), False, pure_hits)]
+        measured = []
+        for name, (job, args, released, want) in zip(JOBS, jobs):
             def plan(how, placement, chain, workers_used, **kw):
                 def right(out, want=want, n=len(placement) * chain):
                     return sum(out, []) == [want] * n
@@ -97,26 +103,23 @@ def threads_vs_workers(ctx: Context) -> Result:
                     backend="dask.distributed", workers=workers_used, release_gil=released,
                     check=right, **kw)
 
-            measured[name] = ctx.compare(
+            measured.append(ctx.compare(
                 plan("1 worker, 1 thread", [first], k * per_chain, 1),
                 plan(f"1 worker x {k} threads", [first] * k, per_chain, k),
                 plan(f"{k} workers x 1 thread", [first] + others, per_chain, k),
-                versus_first=True)
+                versus_first=True))
     judge(ctx, measured)
     return ctx.result()
 
 
-def judge(ctx: Context, measured: dict) -> None:
-    """L5.1's lessons from each job's (serial, threads, workers) variants."""
-    released, held, pure = measured.values()
-    can = judging.speedup(ctx, "Threads in one worker speed up the kernel that releases the "
-                               "GIL", released[1], released[0])
-    judging.no_speedup(ctx, "Threads in one worker do not speed up the kernel holding the GIL",
-                       held[1], held[0], can)
-    judging.no_speedup(ctx, "Threads in one worker do not speed up pure Python",
-                       pure[1], pure[0], can)
-    for name, (serial, _, workers) in measured.items():
-        judging.speedup(ctx, f"Worker processes speed up {name}", workers, serial)
+def judge(ctx: Context, measured: list) -> None:
+    """L5.1's lessons from the (serial, threads, workers) variants of each of :data:`JOBS`."""
+    released, held, pure = measured
+    can = judging.speedup(ctx, THREADS_RELEASED, released[1], released[0])
+    judging.no_speedup(ctx, THREADS_HELD, held[1], held[0], can)
+    judging.no_speedup(ctx, THREADS_PURE, pure[1], pure[0], can)
+    for text, (serial, _, workers) in zip(WORKERS_ALL, measured):
+        judging.speedup(ctx, text, workers, serial)
 
 
 # ---------------------------------------------------------------- L5.2
@@ -128,7 +131,7 @@ def judge(ctx: Context, measured: dict) -> None:
                   "reduction such as each row's nearest distance never gathers the matrix.",
             sizes={"tiny": dict(rows=(600, 400), block=150),
                    "quick": dict(rows=(2_000, 2_000), block=1_000),
-                   "full": dict(rows=(12_000, 10_000), block=2_500)})
+                   "full": dict(rows=(8_000, 6_000), block=2_000)})
 def dask_array(ctx: Context) -> Result:
     import parlab.dask
     from distributed import get_task_stream

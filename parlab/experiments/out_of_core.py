@@ -30,7 +30,7 @@ BLOCK_SHARE = 4
                   "file's size in memory.",
             sizes={"tiny": dict(budget_mb=4, file_mb=32),
                    "quick": dict(budget_mb=64, file_mb=512),
-                   "full": dict(budget_mb=256, file_mb=4096)})
+                   "full": dict(budget_mb=256, file_mb=2048)})
 def larger_than_memory(ctx: Context) -> Result:
     importlib.import_module("dask.array")  # imported now, not inside the first timed run
     budget = ctx.params["budget_mb"] * MB
