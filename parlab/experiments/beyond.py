@@ -167,8 +167,10 @@ def dask_array(ctx: Context) -> Result:
     judging.fact(ctx, "A reduction over the blocks equals the one-call result without "
                       "gathering the matrix", mins.correct,
                  f"{D.nbytes / 2**20:.0f} MB matrix, {nearest.nbytes / 2**10:.0f} KB gathered")
-    judging.fact(ctx, "Every worker of the cluster computed blocks", ran_on == known,
-                 f"blocks ran on {len(ran_on & known)} of {len(known)} workers")
+    judging.fact(ctx, "The cluster's workers computed the blocks, more than one of them",
+                 bool(ran_on) and ran_on <= known and len(ran_on) >= min(2, len(known)),
+                 f"blocks ran on {len(ran_on & known)} of the {len(known)} workers"
+                 + (f" and on {len(ran_on - known)} others" if ran_on - known else ""))
     return ctx.result()
 
 
@@ -192,8 +194,11 @@ def reproducible_monte_carlo(ctx: Context) -> Result:
     import parlab.dask
 
     n, seed = ctx.params["samples"], 2024
-    exact = lambda hits: hits == serial.output  # noqa: E731 - read after the serial run
     expected = "the serial count, exactly"
+
+    def exact(hits: int) -> bool:
+        return hits == serial.output  # set once every plan of the comparison has run
+
     serial = ctx.plan("parlab.count_hits, one call", functools.partial(
         parlab.count_hits, n, seed=seed), backend="parlab", baseline=True,
         check=judging.hits_plausible(n), expected="a count within 6 sigma of n*pi/4")
