@@ -70,7 +70,7 @@ def _numba_loops(ctx: Context) -> None:
         plan("prange inner loop", kernels.inner, ctx.cores, "inner"),
         plan("njit, parallel=True as an argument", kernels.argument_only, 1))
     can = judging.speedup(ctx, OUTER_FASTER, outer, serial)
-    judging.slower(ctx, INNER_SLOWER, inner, outer, judging.REGION_COST)
+    judging.slower(ctx, INNER_SLOWER, inner, outer, judging.REGION_COST, paired=can)
     judging.no_speedup(ctx, ARGUMENT_ONLY, argument_only, serial, can)
 
 
