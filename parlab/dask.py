@@ -51,8 +51,9 @@ def cdist(XA: npt.ArrayLike | da.Array, XB: npt.ArrayLike | da.Array, *,
     rows, cols = da.core.normalize_chunks(chunks, (A.shape[0], B.shape[0]), dtype=np.float64)
     A = A.rechunk((rows, -1))
     B = B.rechunk((cols, -1))
+    token = dask.base.tokenize(A, B, metric, release_gil)
     return da.blockwise(_cdist_block, "ij", A, "ik", B, "jk", dtype=np.float64,
-                        concatenate=True, name=f"parlab-cdist-{dask.base.tokenize(A, B, metric, release_gil)}",
+                        concatenate=True, name=f"parlab-cdist-{token}",
                         metric=metric, release_gil=release_gil)
 
 
