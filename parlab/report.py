@@ -179,6 +179,8 @@ def _markdown(out: Path, results: list[Result], failures: Mapping[str, str],
             md += [f"# {lecture}", ""]
         md += [f"## {r.id}: {r.title}", "", f"**Shows:** {about.at[r.id, 'shows']}", "",
                f"While it measured, {r.load.describe()}.", ""]
+        if "cluster" in r.extras:  # the Dask experiments: a LocalCluster or --scheduler's
+            md += [f"Ran on a Dask cluster of {r.extras['cluster']}.", ""]
         if figure_path(out, r.id).exists():
             md += [f"![{r.id}]({figure_path(out, r.id).name})", ""]
         md += _table(r.table) + [""]
