@@ -287,7 +287,9 @@ def test_reproduce_runs_the_dask_experiments_on_the_named_cluster(dask_cluster, 
     assert proc.returncode == 0, proc.stderr
     assert "_count_chunk" in " ".join(str(t["key"]) for t in stream.data)
     assert {t["worker"] for t in stream.data} <= dask_cluster.workers
-    assert "# Beyond the lectures" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "# Beyond the lectures" in report
+    assert f"Ran on a Dask cluster of 2 workers (2, 2 threads) at {dask_cluster.address}" in report
 
 
 @pytest.mark.parametrize("address, message", [
