@@ -315,7 +315,7 @@ def test_l51_skips_on_a_cluster_without_two_workers(monkeypatch):
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                      dashboard_address=None) as small:
+                      dashboard_address=":0") as small:
         monkeypatch.setenv(beyond.SCHEDULER_ENV, small.scheduler_address)
         result = run("L5.1", scale="tiny")
     assert list(result.lessons.verdict) == ["skipped"] * 6

@@ -32,8 +32,10 @@ def connect(address: str | None = None, *, workers: int = 2, threads_per_worker:
         with Client(address, timeout=timeout, set_as_default=False) as client:
             yield client
         return
+    # ":0": its HTTP server (always started) takes a free port, not 8787, which
+    # another cluster on this machine may hold.
     with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                      processes=True, dashboard_address=None) as cluster, \
+                      processes=True, dashboard_address=":0") as cluster, \
             Client(cluster, set_as_default=False) as client:
         client.wait_for_workers(workers, timeout=timeout)
         yield client
