@@ -68,7 +68,7 @@ def _where(client) -> str:
                   "work, released, held or pure Python, so threads_per_worker follows the "
                   "lectures' rule.",
             sizes={"tiny": dict(rows=300, samples=30_000, per_chain=2),
-                   "quick": dict(rows=1_500, samples=200_000, per_chain=2),
+                   "quick": dict(rows=2_500, samples=600_000, per_chain=3),
                    "full": dict(rows=3_000, samples=1_500_000, per_chain=5)})
 def threads_vs_workers(ctx: Context) -> Result:
     rows, per_chain = ctx.params["rows"], ctx.params["per_chain"]
