@@ -140,8 +140,9 @@ def timeline(tr, ax=None, *, title: str | None = None):
     ax.set_xlabel(f"time since the first call ({unit})")
     # A legend entry only for what shows: released calls all end with a wait
     # for the GIL, usually microseconds long and invisible.
+    # Spans are outlined, so even an empty one shows and gets its entry.
     present = {state for (_, state), (starts, ends) in segs.items()
-               if np.sum(np.subtract(ends, starts)) >= gap}
+               if state == "span" or np.sum(np.subtract(ends, starts)) >= gap}
     ax.legend(handles=[Patch(facecolor="none" if s == "span" else c, edgecolor=c,
                              hatch="///" if s == "span" else None, label=label)
                        for s, (c, label) in STATES.items() if s in present],
