@@ -82,8 +82,9 @@ def busy_loop_elsewhere(cpu: int) -> int:
     """Start a busy loop pinned to ``cpu`` that is not our descendant (the shell
     that starts it exits at once), so the load meter counts it as another program.
     Returns its pid."""
-    code = (f"import os; os.sched_setaffinity(0, {{{cpu}}})\n"
-            "while True: pass")
+    # It stops by itself after five minutes should the test die before stopping it.
+    code = (f"import os, time; os.sched_setaffinity(0, {{{cpu}}}); end = time.time() + 300\n"
+            "while time.time() < end: pass")
     out = subprocess.run(["sh", "-c", f"'{sys.executable}' -c '{code}' >/dev/null 2>&1 & "
                                       "echo $!"], capture_output=True, text=True, check=True)
     return int(out.stdout)
