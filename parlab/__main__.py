@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -21,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from parlab.experiments import SCALES, default_scale
+    from parlab.experiments import SCALES
 
     parser = argparse.ArgumentParser(
         prog="parlab", description="Runnable, measurable lessons of parallel Python.")
@@ -32,21 +33,29 @@ def _parser() -> argparse.ArgumentParser:
         "reproduce", help="run experiments and write a report folder",
         description="Run experiments, print their tables and lessons, and write "
                     "results.csv, lessons.csv, one PNG per experiment and report.md. "
-                    "Exits non-zero if an experiment fails or gives a wrong output.")
-    rep.add_argument("--scale", choices=SCALES, default=default_scale(),
+                    "Exits non-zero if an experiment breaks or gives a wrong output; "
+                    "lessons that fail or are inconclusive are findings, not errors.")
+    rep.add_argument("--scale", choices=SCALES, default=None,
                      help="problem sizes: tiny (seconds), quick, full (minutes); "
                           "default: $PARLAB_SCALE, else quick")
     rep.add_argument("--only", metavar="IDS",
                      help="comma-separated experiment ids, e.g. L0.6,L3.2 (default: all)")
     rep.add_argument("--out", metavar="DIR", type=Path, default=Path("parlab-report"),
                      help="folder for the report (default: parlab-report)")
+    rep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="run the Dask experiments (L5.x) on this running cluster instead of "
+                          "a LocalCluster of their own; its workers must have parlab installed")
     return parser
 
 
 def _list() -> int:
     from parlab.experiments import catalog
 
+    group = None
     for row in catalog().itertuples():
+        if row.lecture_title != group:  # a heading per lecture, and "Beyond the lectures"
+            group = row.lecture_title
+            print(f"\n{group}" if row.Index else group)
         print(f"{row.id:<6} {row.title}\n       {row.shows}")
     return 0
 
@@ -73,7 +82,28 @@ def _select(parser: argparse.ArgumentParser, only: str | None) -> list[str]:
     return wanted
 
 
+def _use_scheduler(parser: argparse.ArgumentParser, address: str) -> None:
+    """Check that a Dask scheduler answers at ``address``, then hand it to the
+    Dask experiments (they read it from the environment, as notebooks can)."""
+    from parlab.experiments.beyond import SCHEDULER_ENV, check_scheduler
+
+    try:
+        check_scheduler(address)
+    except (OSError, ValueError) as exc:
+        parser.error(f"--scheduler {address}: {exc}")
+    os.environ[SCHEDULER_ENV] = address
+
+
 def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from parlab.experiments import default_scale
+
+    try:
+        scale = args.scale or default_scale()
+    except ValueError as exc:  # a bad PARLAB_SCALE: one message, not one per experiment
+        parser.error(str(exc))
+    ids = _select(parser, args.only)
+    if args.scheduler:
+        _use_scheduler(parser, args.scheduler)
     # Pick a file-only backend before anything imports pyplot: no display needed.
     import matplotlib
 
@@ -83,7 +113,6 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     from parlab import report
     from parlab.experiments import run
 
-    ids = _select(parser, args.only)
     args.out.mkdir(parents=True, exist_ok=True)
     results, failures = [], {}
     start = time.perf_counter()
@@ -92,7 +121,7 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     for id in bar:
         bar.set_postfix_str(id)
         try:
-            result = run(id, scale=args.scale)
+            result = run(id, scale=scale)
             report.save_figure(result, args.out)
         except Exception as exc:  # one broken experiment must not stop the others
             failures[id] = f"{type(exc).__name__}: {exc}"
@@ -104,11 +133,11 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
             failures[id] = "output failed its check: " + ", ".join(wrong)
         tqdm.write(report.format_result(result))
     bar.close()
-    path = report.write_report(args.out, results, failures, scale=args.scale,
-                               seconds=time.perf_counter() - start)
-    print(f"report: {path}")
+    seconds = time.perf_counter() - start
+    path = report.write_report(args.out, results, failures, scale=scale, seconds=seconds)
     for id, why in failures.items():
         print(f"FAILED {id}: {why}", file=sys.stderr)
+    print(report.summary_line(results, failures, path.resolve(), seconds))
     return 1 if failures else 0
 
 

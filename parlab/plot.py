@@ -1,4 +1,21 @@
-"""Pictures of experiment results. Drawing never measures.
+"""Pictures of experiment results, one kind per lesson. Drawing never measures.
+
+- :func:`speedup_figure`: speedup bars, one chart per baseline, with the GIL
+  timelines of traced runs below (most experiments);
+- :func:`timeline_figure`: only the timelines (when what matters is who ran
+  when, not how fast: L2.1, L3.1);
+- :func:`counts_figure`: final counts against the expected total, and the
+  time per increment (races and locks: L3.2, L3.3);
+- :func:`threads_curve_figure`: time against the thread count, cores marked (L4.2);
+- :func:`grid_figure`: time over processes x threads (L4.3);
+- :func:`regions_figure`: speedup bars of the numba loops, and two threads'
+  time over one thread's against the input size, the crossover marked (L3.6);
+- :func:`memory_figure`: peak memory of each variant against the budget and
+  the file's size, and their times (L4.4).
+
+One colour language everywhere (:data:`parlab._timeline.COLOURS`): green for
+work with the GIL released, orange for work holding it, red for waiting to
+get it, grey for code that is not a parlab kernel.
 
 Figures come from pyplot, so they get the running backend's canvas (Jupyter
 then displays a returned figure), and are closed at once, so pyplot neither
@@ -6,84 +23,54 @@ keeps them (the CLI draws one per experiment) nor shows them a second time.
 """
 from __future__ import annotations
 
-import os
+import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
-from parlab._timeline import timeline
+from parlab._timeline import COLOURS, timeline, trace_caption
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from parlab.experiments import Result
 
-__all__ = ["speedup_figure", "timeline", "new_figure"]
+__all__ = ["speedup_figure", "timeline_figure", "counts_figure", "threads_curve_figure",
+           "grid_figure", "regions_figure", "memory_figure", "timeline", "new_figure",
+           "gil_colour"]
 
-GIL_STYLE = {
-    True: ("tab:green", "parlab kernel, GIL released"),
-    False: ("tab:red", "parlab kernel, GIL held"),
-    None: ("tab:gray", "no parlab kernel"),
-}
 # Speedups spanning more than this factor are drawn on a log axis, or the
 # slow variants would vanish next to a compiled kernel.
 LOG_SPAN = 30.0
+WIDTH = 11.0  # inches: every figure, so that the report's pictures line up
+LABEL_CHARS = 48  # variant names are wrapped to this width on the axes
 
 
-def speedup_figure(result: Result, ax: Axes | None = None) -> Figure:
-    """Horizontal bars of every variant's speedup over its baseline.
-
-    Bars are coloured by whether a parlab kernel ran with the GIL released,
-    held, or not at all; a variant whose output failed its check is hatched.
-    Dashed line: 1x (the baseline); dotted line: the machine's core count, the
-    most a parallel variant can reach. Draws on ``ax`` when given; otherwise
-    makes a figure, with one GIL timeline below the bars for every traced
-    variant (``ctx.measure(..., trace=True)``).
-    """
-    if ax is None:
-        ax = _figure_with_timelines(result)
-    table = result.table
-    ax.set_title(f"{result.id}: {result.title} ({result.scale})", loc="left")
-    if table.empty:
-        ax.text(0.5, 0.5, "nothing measured", ha="center", va="center",
-                transform=ax.transAxes)
-        return ax.figure
-    speedup = table["speedup"].to_numpy(dtype=float)
-    y = np.arange(len(table))
-    bars = ax.barh(y, speedup, color=[GIL_STYLE[_gil_key(v)][0] for v in table.release_gil])
-    for bar, ok in zip(bars, table.correct):
-        if not ok:
-            bar.set_hatch("xx")
-            bar.set_edgecolor("black")
-    ax.bar_label(bars, labels=[f"{s:.3g}x" for s in speedup], padding=3, fontsize="small")
-    ax.set_yticks(y, table.variant)
-    ax.invert_yaxis()
-    if speedup.max() / speedup.min() > LOG_SPAN:
-        ax.set_xscale("log")
-    cores = os.cpu_count() or 1
-    ax.axvline(1, color="black", linestyle="--", linewidth=1)
-    ax.axvline(cores, color="black", linestyle=":", linewidth=1)
-    ax.set_xlabel("speedup over the baseline (x)")
-    ax.legend(handles=_legend(table, cores), loc="upper left", bbox_to_anchor=(1.01, 1),
-              fontsize="small")
-    ax.margins(x=0.15)
-    return ax.figure
+def gil_colour(release_gil: object) -> str:
+    """The colour of a table row's ``release_gil`` (True, False, or None/NaN)."""
+    if release_gil is None or release_gil != release_gil:  # None, or NaN from pandas
+        return COLOURS["none"][0]
+    return COLOURS["released" if bool(release_gil) else "held"][0]
 
 
-def _figure_with_timelines(result: Result) -> Axes:
-    """A figure: speedup bars on top, then one timeline per traced run. Returns
-    the Axes for the bars."""
-    traces = result.extras.get("traces", {})
-    heights = [1.6 + 0.4 * max(len(result.table), 1)]
-    heights += [1.3 + 0.4 * tr.events.thread_seq.nunique() for tr in traces.values()]
-    fig = new_figure(figsize=(10, sum(heights)))
-    axes = np.atleast_1d(fig.subplots(len(heights), 1, height_ratios=heights))
-    for tax, (variant, tr) in zip(axes[1:], traces.items()):
-        timeline(tr, ax=tax, title=f"{variant}: {tr.describe()}")
-    return axes[0]
+def _gil_legend(values) -> list[Patch]:
+    keys = dict.fromkeys("none" if v is None or v != v else ("released" if v else "held")
+                         for v in values)
+    return [Patch(color=COLOURS[k][0], label=COLOURS[k][1]) for k in keys]
+
+
+def _wrap(text: str, width: int = LABEL_CHARS) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def _labels(texts) -> None:
+    """Bar labels stay readable where they cross a reference line."""
+    for text in texts:
+        text.set_bbox(dict(facecolor="white", edgecolor="none", alpha=0.8, pad=0.5))
 
 
 def new_figure(**kwargs) -> Figure:
@@ -95,17 +82,234 @@ def new_figure(**kwargs) -> Figure:
     return fig
 
 
-def _gil_key(value: object) -> bool | None:
-    # pandas may hand back NaN or numpy bools for the object column.
-    return None if value is None or value != value else bool(value)
+def _title(fig: Figure, result: Result) -> None:
+    fig.suptitle(_wrap(f"{result.id}: {result.title} ({result.scale} scale)", 90),
+                 x=0.01, ha="left", fontsize="large")
 
 
-def _legend(table: pd.DataFrame, cores: int) -> list:
-    keys = dict.fromkeys(_gil_key(v) for v in table.release_gil)
-    handles: list = [Patch(color=GIL_STYLE[k][0], label=GIL_STYLE[k][1]) for k in keys]
-    handles += [Line2D([], [], color="black", linestyle="--", label="baseline (1x)"),
-                Line2D([], [], color="black", linestyle=":", label=f"{cores} cores")]
-    if not table.correct.all():
+# ---------------------------------------------------------------- speedup bars
+
+def speedup_figure(result: Result) -> Figure:
+    """Horizontal bars of every variant's speedup, one chart per baseline.
+
+    Bars are coloured by whether a parlab kernel ran with the GIL released,
+    held, or not at all; a variant whose output is not what it should be is
+    hatched. Dashed line: 1x (the baseline); dotted line: the core count, the
+    most a parallel variant can reach. One GIL timeline follows for every
+    traced variant.
+    """
+    table = result.table
+    groups = [(over, table[table.speedup_over == over])
+              for over in dict.fromkeys(table.speedup_over)] or [("", table)]
+    traces = result.extras.get("traces", {})
+    heights = [1.2 + 0.42 * sum(len(_wrap(v).splitlines()) for v in rows.variant)
+               for _, rows in groups]
+    heights += [1.6 + 0.45 * tr.events.thread_seq.nunique() for tr in traces.values()]
+    fig = new_figure(figsize=(WIDTH, sum(heights) + 0.6))
+    _title(fig, result)
+    axes = np.atleast_1d(fig.subplots(len(heights), 1, height_ratios=heights))
+    for ax, (over, rows) in zip(axes, groups):
+        _speedup_bars(ax, rows, over, result.load.cores)
+    for ax, (variant, tr) in zip(axes[len(groups):], traces.items()):
+        timeline(tr, ax=ax, title=_wrap(f"timeline of \"{variant}\": {trace_caption(tr)}", 110))
+    return fig
+
+
+def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int) -> None:
+    if rows.empty:
+        ax.text(0.5, 0.5, "nothing measured", ha="center", va="center", transform=ax.transAxes)
+        return
+    speedup = rows["speedup"].to_numpy(dtype=float)
+    y = np.arange(len(rows))
+    bars = ax.barh(y, speedup, color=[gil_colour(v) for v in rows.release_gil])
+    for bar, ok in zip(bars, rows.correct):
+        if not ok:
+            bar.set_hatch("xx")
+            bar.set_edgecolor("black")
+    _labels(ax.bar_label(bars, labels=[f"{s:.3g}x" for s in speedup], padding=3,
+                         fontsize="small"))
+    ax.set_yticks(y, [_wrap(v) for v in rows.variant], fontsize="small")
+    ax.invert_yaxis()
+    if speedup.max() / speedup.min() > LOG_SPAN:
+        ax.set_xscale("log")
+    ax.axvline(1, color="black", linestyle="--", linewidth=1)
+    if speedup.max() >= 0.5 * cores:
+        ax.axvline(cores, color="black", linestyle=":", linewidth=1)
+    ax.set_xlabel(f"speedup over \"{over}\" (x)")
+    handles = _gil_legend(rows.release_gil) + [
+        Line2D([], [], color="black", linestyle="--", label="baseline (1x)"),
+        Line2D([], [], color="black", linestyle=":", label=f"{cores} cores")]
+    if not rows.correct.all():
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="xx",
-                             label="output failed its check"))
-    return handles
+                             label="output not as expected"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.margins(x=0.15)
+
+
+# ---------------------------------------------------------------- timelines only
+
+def timeline_figure(result: Result) -> Figure:
+    """One GIL timeline per traced variant: who ran when, and holding what."""
+    traces = result.extras.get("traces", {})
+    if not traces:
+        return speedup_figure(result)
+    heights = [1.8 + 0.45 * tr.events.thread_seq.nunique() for tr in traces.values()]
+    fig = new_figure(figsize=(WIDTH, sum(heights) + 0.6))
+    _title(fig, result)
+    axes = np.atleast_1d(fig.subplots(len(heights), 1, height_ratios=heights))
+    for ax, (variant, tr) in zip(axes, traces.items()):
+        timeline(tr, ax=ax, title=_wrap(f"\"{variant}\": {trace_caption(tr)}", 110))
+    return fig
+
+
+# ---------------------------------------------------------------- counts
+
+def counts_figure(result: Result) -> Figure:
+    """Final counts as a share of the expected total, beside the time per increment.
+
+    ``result.extras["counts"]`` maps a variant to ``(count, expected)``.
+    The share shows lost updates; the time per increment compares variants
+    that did different numbers of increments.
+    """
+    counts = result.extras["counts"]
+    rows = result.table.set_index("variant").loc[list(counts)]
+    share = np.array([100 * c / e for c, e in counts.values()])
+    ns = np.array([s * 1e9 / e for s, (_, e) in zip(rows.seconds, counts.values())])
+    colours = [gil_colour(v) for v in rows.release_gil]
+    labels = [_wrap(v, 40) for v in counts]
+    fig = new_figure(figsize=(WIDTH, 1.6 + 0.5 * sum(len(lb.splitlines()) for lb in labels)))
+    _title(fig, result)
+    left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1, 1])
+    y = np.arange(len(counts))
+    bars = left.barh(y, share, color=colours)
+    _labels(left.bar_label(bars, labels=[f"{c:,} of {e:,}" for c, e in counts.values()],
+                           padding=3, fontsize="x-small"))
+    left.axvline(100, color="black", linestyle="--", linewidth=1)
+    left.set_xlim(0, 140)
+    left.set_xlabel("final count (% of the increments made)")
+    left.set_yticks(y, labels, fontsize="small")
+    left.invert_yaxis()
+    bars = right.barh(y, ns, color=colours)
+    _labels(right.bar_label(bars, labels=[f"{v:,.0f} ns" if v >= 100 else f"{v:.3g} ns"
+                                          for v in ns], padding=3, fontsize="x-small"))
+    right.set_xscale("log")
+    right.set_xlim(ns.min() / 2, ns.max() * 8)  # room for the labels on a log axis
+    right.set_xlabel("time per increment (ns, log scale)")
+    fig.legend(handles=_gil_legend(rows.release_gil), loc="outside lower center",
+               ncols=3, fontsize="small")
+    return fig
+
+
+# ---------------------------------------------------------------- threads curve
+
+def threads_curve_figure(result: Result) -> Figure:
+    """Time of one call against its thread count; the core count marked."""
+    table = result.table.sort_values("workers")
+    cores = result.load.cores
+    fig = new_figure(figsize=(WIDTH * 0.7, 4.2))
+    _title(fig, result)
+    ax = fig.subplots()
+    ax.plot(table.workers, table.seconds, marker="o", color="black")
+    for w, s in zip(table.workers, table.seconds):
+        ax.annotate(f"{s:.3g} s", (w, s), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize="small")
+    ax.axvline(cores, color="black", linestyle=":", linewidth=1, label=f"{cores} cores")
+    ax.set_xticks(sorted(set(table.workers)))
+    ax.set_xlabel("threads (threadpoolctl limit)")
+    ax.set_ylabel("seconds per call")
+    ax.set_ylim(0, table.seconds.max() * 1.25)
+    ax.legend(loc="upper right", fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------- processes x threads
+
+def grid_figure(result: Result) -> Figure:
+    """Seconds for every (processes, threads) pair measured; oversubscribed cells hatched.
+
+    ``result.extras["grid"]`` maps ``(processes, threads)`` to seconds.
+    """
+    cells = result.extras["grid"]
+    cores = result.load.cores
+    procs = sorted({p for p, _ in cells})
+    threads = sorted({t for _, t in cells})
+    grid = np.full((len(procs), len(threads)), np.nan)
+    for (p, t), s in cells.items():
+        grid[procs.index(p), threads.index(t)] = s
+    fig = new_figure(figsize=(WIDTH * 0.6, 1.8 + 0.7 * len(procs)))
+    _title(fig, result)
+    ax = fig.subplots()
+    image = ax.imshow(grid, cmap="viridis_r", aspect="auto")
+    best = min(cells, key=cells.get)
+    for (p, t), s in cells.items():
+        i, j = procs.index(p), threads.index(t)
+        over = p * t > cores
+        text = (f"{s:.2f} s" + ("\nmore than the cores" if over else "")
+                + ("\nfastest" if (p, t) == best else ""))
+        ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                color="white" if s > np.nanmean(grid) else "black")
+        if over:
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//",
+                                   edgecolor="grey"))
+    ax.set_xticks(range(len(threads)), threads)
+    ax.set_yticks(range(len(procs)), procs)
+    ax.set_xlabel("BLAS threads per process")
+    ax.set_ylabel("processes")
+    fig.colorbar(image, ax=ax, label="seconds for the batch")
+    return fig
+
+
+# ---------------------------------------------------------------- parallel regions
+
+def regions_figure(result: Result) -> Figure:
+    """The numba loops' speedup bars; below, two threads' time over one thread's
+    for each input size (below 1: two threads win), the crossover marked."""
+    table = result.table
+    numba_rows = table[table.backend == "numba"]
+    fig = new_figure(figsize=(WIDTH, 3.2 + 0.42 * len(numba_rows) + 3.4))
+    _title(fig, result)
+    top, bottom = fig.subplots(2, 1, height_ratios=[1.2 + 0.42 * len(numba_rows), 3.4])
+    _speedup_bars(top, numba_rows, str(numba_rows.speedup_over.iloc[0]) if len(numba_rows)
+                  else "", result.load.cores)
+    crossover = result.extras.get("crossover")
+    bottom.set_xlabel("rows of X in cdist(X, X) (log scale)")
+    bottom.set_ylabel("time with 2 threads / with 1")
+    bottom.plot(crossover.sizes, crossover.ratios(), marker="o", color="black")
+    bottom.set_xscale("log", base=2)
+    bottom.axhline(1, color="black", linestyle="--", linewidth=1, label="as fast as 1 thread")
+    rows = result.extras.get("crossover_rows")
+    if rows is not None:
+        bottom.axvline(rows, color=COLOURS["released"][0], linewidth=2,
+                       label=f"crossover: two threads win from {rows} rows on")
+    bottom.legend(loc="upper right", fontsize="small")
+    bottom.grid(alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------- memory
+
+def memory_figure(result: Result) -> Figure:
+    """Each variant's peak memory against the budget and the file's size; its time."""
+    peaks = result.extras["peak_bytes"]
+    mb = 2 ** 20
+    names = list(peaks)
+    y = np.arange(len(names))
+    fig = new_figure(figsize=(WIDTH, 1.8 + 0.5 * len(names)))
+    _title(fig, result)
+    left, right = fig.subplots(1, 2, width_ratios=[3, 2])
+    left.barh(y, [peaks[n] / mb for n in names], color=COLOURS["none"][0])
+    left.set_yticks(y, [_wrap(n, 32) for n in names], fontsize="small")
+    left.invert_yaxis()
+    left.axvline(result.extras["budget_bytes"] / mb, color="black", linestyle="--",
+                 label="memory budget")
+    left.axvline(result.extras["file_bytes"] / mb, color="black", linestyle=":",
+                 label="file size")
+    left.set_xlabel("peak memory allocated (MB)")
+    left.legend(loc="lower right", fontsize="small")
+    seconds = result.table.set_index("variant").seconds
+    right.barh(y, [seconds[n] for n in names], color=COLOURS["none"][0])
+    right.set_yticks(y, [])
+    right.invert_yaxis()
+    right.set_xlabel("seconds (median)")
+    return fig

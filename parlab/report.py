@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 import parlab
-from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, Result, catalog
+from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, VERDICTS, Result, catalog
 
 
 def cpu_model() -> str:
@@ -77,6 +77,26 @@ def lessons_table(results: Iterable[Result]) -> pd.DataFrame:
             else pd.DataFrame(columns=LESSON_COLUMNS))
 
 
+def verdict_counts(results: Iterable[Result]) -> dict[str, int]:
+    """How many lessons of ``results`` got each verdict."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    for r in results:
+        for verdict, k in r.verdicts().items():
+            counts[verdict] += k
+    return counts
+
+
+def summary_line(results: list[Result], failures: Mapping[str, str], path: Path,
+                 seconds: float) -> str:
+    """The run in one line: experiments, lessons by verdict, where the report is."""
+    c = verdict_counts(results)
+    broken = f" ({len(failures)} broken)" if failures else ""
+    skipped = f", {c['skipped']} skipped" if c["skipped"] else ""
+    return (f"{len(results) + len(failures)} experiments run{broken} in {seconds:.0f} s; "
+            f"lessons: {c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive"
+            f"{skipped}; report: {path}")
+
+
 def format_result(result: Result) -> str:
     """A result's table and lessons as plain text, for the terminal."""
     lines = [f"== {result.id}: {result.title} ({result.scale})",
@@ -86,8 +106,7 @@ def format_result(result: Result) -> str:
 
 
 def _lesson_line(row) -> str:
-    mark = "holds" if row.holds else "DOES NOT HOLD"
-    return f"  [{mark}] {row.lesson}: {row.observed}"
+    return f"  [{row.verdict}] {row.lesson}: {row.observed}"
 
 
 def write_report(out: Path, results: list[Result], failures: Mapping[str, str], *,
@@ -106,27 +125,98 @@ def write_report(out: Path, results: list[Result], failures: Mapping[str, str], 
     return path
 
 
+READING = """\
+## Reading this report
+
+**Verdicts.** `holds`: the numbers show the lesson. `fails`: they do not,
+although the machine was free enough. `inconclusive`: a timing lesson that
+did not show while other programs took more than {busy:.0%} of the machine's
+CPU (measured during the experiment's runs: their CPU time and steal time),
+or a "no speedup" lesson whose paired "speedup" lesson did not hold, so a slow
+parallel run proves nothing. `skipped`: cannot be tried here (one core, a
+missing optional package); the reason is given.
+
+**Tables.** `speedup` is the time of the row named in `speedup_over` divided
+by this row's time. `expected` says what this variant's output should be (for
+the racy counter: at most the total, since updates get lost), and `correct`
+whether it was. `GIL` says whether a parlab kernel ran with the GIL released,
+held, or not at all (`-`).
+
+**Timelines.** One row per thread, time running left to right. Green: a
+parlab kernel working with the GIL released; orange: working while holding the
+GIL; red: waiting to get the GIL back. The caption gives how many calls were
+working at once on average (waiting calls such as `io_wait` count, so it can
+pass the core count) and how many cores were busy on average (CPU time over
+wall time, at most the core count): two threads that take turns on the GIL
+show about 1 call working at once; two that really run in parallel about 2.
+"""
+
+
 def _markdown(out: Path, results: list[Result], failures: Mapping[str, str],
               scale: str, seconds: float) -> str:
+    from parlab.experiments import judging
+
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    lessons = lessons_table(results)
+    c = verdict_counts(results)
     md = ["# parlab: the lectures' experiments, reproduced", "",
           f"- date: {now}", f"- scale: {scale}", f"- wall time: {seconds:.1f} s",
-          f"- experiments: {len(results)} ran, {len(failures)} failed",
-          f"- lessons: {int(lessons.holds.sum())} of {len(lessons)} hold", "",
-          "## Machine", ""]
+          f"- experiments: {len(results)} ran, {len(failures)} broke",
+          "- lessons: " + ", ".join(f"{k} {v}" for k, v in c.items()), "",
+          "## Summary", ""]
+    md += _summary_table(results, failures)
+    md += ["", "## Machine", ""]
     md += [f"- {key}: {value}" for key, value in machine_description().items()]
+    md += ["", READING.format(busy=judging.BUSY_SHARE)]
     if failures:
-        md += ["", "## Failures", ""]
+        md += ["## Experiments that broke", ""]
         md += [f"- {id}: {why}" for id, why in failures.items()]
+        md += [""]
     about = catalog().set_index("id")
+    lecture = None
     for r in results:
-        md += ["", f"## {r.id}: {r.title}", "",
-               f"Lecture `{about.at[r.id, 'lecture']}`. Shows: {about.at[r.id, 'shows']}", ""]
+        if about.at[r.id, "lecture_title"] != lecture:
+            lecture = about.at[r.id, "lecture_title"]
+            md += [f"# {lecture}", ""]
+        md += [f"## {r.id}: {r.title}", "", f"**Shows:** {about.at[r.id, 'shows']}", "",
+               f"While it measured, {r.load.describe()}.", ""]
+        if "cluster" in r.extras:  # the Dask experiments: a LocalCluster or --scheduler's
+            md += [f"Ran on a Dask cluster of {r.extras['cluster']}.", ""]
         if figure_path(out, r.id).exists():
             md += [f"![{r.id}]({figure_path(out, r.id).name})", ""]
-        md += ["```text", r.table.drop(columns="experiment").to_string(index=False), "```", ""]
-        md += [f"- {_lesson_line(row).strip()}" for row in r.lessons.itertuples()]
-        md += [f"- timeline of \"{variant}\": {tr.describe()}"
-               for variant, tr in r.extras.get("traces", {}).items()]
+        md += _table(r.table) + [""]
+        md += [f"- **{row.verdict}**: {row.lesson}. *Observed:* {row.observed}"
+               for row in r.lessons.itertuples()]
+        md += [""]
     return "\n".join(md) + "\n"
+
+
+def _summary_table(results: list[Result], failures: Mapping[str, str]) -> list[str]:
+    about = catalog().set_index("id")
+    lines = ["| id | experiment | shows | lessons | others' load | seconds |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        verdicts = ", ".join(f"{k} {v}" for k, v in r.verdicts().items() if v)
+        lines.append(f"| {r.id} | {r.title} | {_cell(about.at[r.id, 'shows'])} | {verdicts} "
+                     f"| {r.load.share:.0%} | {r.wall_s:.1f} |")
+    lines += [f"| {id} | {about.at[id, 'title'] if id in about.index else id} | | "
+              f"broke: {_cell(why)} | | |" for id, why in failures.items()]
+    return lines
+
+
+def _table(table) -> list[str]:
+    """The result table in Markdown, one line per variant."""
+    cols = ["variant", "backend", "workers", "GIL", "seconds", "speedup", "speedup_over",
+            "expected", "correct"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in table.itertuples():
+        gil = "-" if row.release_gil is None or row.release_gil != row.release_gil else (
+            "released" if row.release_gil else "held")
+        cells = [row.variant, row.backend, str(row.workers), gil, f"{row.seconds:.4g}",
+                 f"{row.speedup:.3g}x", row.speedup_over, row.expected,
+                 "yes" if row.correct else "**no**"]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -14,10 +14,12 @@ import contextlib
 import functools
 import threading
 import time
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported when a trace is read: `import parlab` stays light
+    import pandas as pd
 
 from parlab import _core
 
@@ -104,6 +106,8 @@ class Trace:
         return self._events
 
     def _build_events(self) -> pd.DataFrame:
+        import pandas as pd
+
         rec = self._finished()
         calls = rec[rec[:, _FIELDS["kind"]] == 0]
 
@@ -157,6 +161,8 @@ class Trace:
     @property
     def waits(self) -> pd.DataFrame:
         """Every wait to get the GIL back inside a call released from it."""
+        import pandas as pd
+
         rec = self._finished()
         w = rec[rec[:, _FIELDS["kind"]] == 1]
         start, end = w[:, _FIELDS["t_enter"]], w[:, _FIELDS["t_return"]]

@@ -5,6 +5,7 @@ import ast
 import inspect
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -177,3 +178,11 @@ def test_info():
     assert isinstance(info["cpu_count"], int) and 1 <= info["cpu_count"] <= (os.cpu_count() or 1)
     expected_gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     assert info["gil_enabled"] is expected_gil
+
+
+def test_import_parlab_stays_light():
+    # pandas and matplotlib load on first use (a trace read, a figure), not at import.
+    code = "import sys, parlab; print(sorted({'pandas', 'matplotlib'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -123,3 +123,54 @@ def test_machine_description_has_the_basics():
     assert machine["cores"] == str(os.cpu_count())
     assert machine["parlab"] == parlab.__version__
     assert machine["CPU"]
+
+
+def test_reproduce_ends_with_a_summary_line(reproduced):
+    out, proc = reproduced
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("2 experiments run")
+    assert " hold, " in last and " fail, " in last and " inconclusive" in last
+    assert last.endswith(str((out / "report.md").resolve()))
+    lessons = pd.read_csv(out / "lessons.csv")
+    assert lessons.verdict.isin(["holds", "fails", "inconclusive", "skipped"]).all()
+    assert (lessons.holds == (lessons.verdict == "holds")).all()
+
+
+def test_bad_parlab_scale_is_one_clear_message():
+    proc = subprocess.run([sys.executable, "-m", "parlab", "reproduce", "--only", "L0.1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PARLAB_SCALE": "bogus"})
+    assert proc.returncode == 2
+    assert "PARLAB_SCALE must be one of tiny, quick, full; got 'bogus'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_failing_lessons_are_findings_not_errors(tmp_path, monkeypatch):
+    real_run = parlab.experiments.run
+
+    def run(id, **kwargs):
+        result = real_run(id, **kwargs)
+        result.lessons["verdict"] = ["fails", "inconclusive"] * (len(result.lessons) // 2) \
+            + ["fails"] * (len(result.lessons) % 2)
+        return result
+
+    monkeypatch.setattr(parlab.experiments, "run", run)
+    assert main(["reproduce", "--scale", "tiny", "--only", "L0.1", "--out", str(tmp_path)]) == 0
+
+
+def test_report_reads_without_the_lecture(reproduced):
+    out, _ = reproduced
+    text = (out / "report.md").read_text()
+    about = catalog().set_index("id")
+    # Lecture titles, not file names, head each lecture's experiments.
+    assert f"# {about.at['L0.1', 'lecture_title']}" in text
+    assert about.at["L0.1", "lecture"] not in text
+    # A summary table at the top: every experiment, what it shows, its verdicts and load.
+    summary = text[text.index("## Summary"):text.index("## Machine")]
+    for id in ("L0.1", "L1.2"):
+        assert f"| {id} | {about.at[id, 'title']} | {about.at[id, 'shows']} |" in summary
+    # Tables name each row's baseline and what its output should be; a legend explains.
+    assert "| variant | backend | workers | GIL | seconds | speedup | speedup_over | expected " \
+           "| correct |" in text
+    assert "## Reading this report" in text and "**Timelines.**" in text
+    assert text.count("While it measured, other programs used") == 2

@@ -14,11 +14,11 @@ import psutil  # noqa: E402
 import pytest  # noqa: E402
 from tqdm._monitor import TMonitor  # noqa: E402
 
-from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, catalog, run  # noqa: E402
+from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, VERDICTS, catalog, run  # noqa: E402
 
 EXPECTED_IDS = ([f"L0.{i}" for i in range(1, 8)] + [f"L1.{i}" for i in range(1, 6)]
-                + [f"L2.{i}" for i in range(1, 6)] + [f"L3.{i}" for i in range(1, 6)]
-                + [f"L4.{i}" for i in range(1, 4)])
+                + [f"L2.{i}" for i in range(1, 6)] + [f"L3.{i}" for i in range(1, 7)]
+                + [f"L4.{i}" for i in range(1, 5)] + [f"L5.{i}" for i in range(1, 4)])
 # Long-lived helpers multiprocessing and loky start once per parent on purpose
 # (they outlive every pool by design), like tqdm's one monitor thread;
 # anything else left behind is a leak.
@@ -30,7 +30,7 @@ ALL_IDS = list(catalog().id)
 
 def test_catalog_lists_every_lecture_experiment():
     cat = catalog()
-    assert list(cat.columns) == ["id", "title", "lecture", "shows"]
+    assert list(cat.columns) == ["id", "title", "lecture", "lecture_title", "shows"]
     missing = sorted(set(EXPECTED_IDS) - set(cat.id))
     assert not missing, f"experiments not registered: {missing}"
     assert cat.id.is_unique
@@ -38,7 +38,10 @@ def test_catalog_lists_every_lecture_experiment():
     keys = [tuple(int(p) for p in i[1:].split(".")) for i in cat.id]
     assert keys == sorted(keys)
     assert cat.title.str.len().gt(0).all() and cat.shows.str.len().gt(0).all()
-    assert cat.lecture.str.match(r"00\d_[0-9a-f]+\.txt").all()
+    lectures = cat.lecture[~cat.id.str.startswith("L5.")]
+    assert lectures.str.match(r"00\d_[0-9a-f]+\.txt").all()
+    # parlab's own experiments, beyond the lectures, form a sixth group.
+    assert (cat.lecture[cat.id.str.startswith("L5.")] == "005_beyond_the_lectures").all()
 
 
 @pytest.mark.parametrize("id", ALL_IDS)
@@ -58,13 +61,37 @@ def test_experiment_runs_at_tiny_scale(id):
     assert list(result.lessons.columns) == LESSON_COLUMNS
     assert len(result.lessons) >= 1
     assert result.lessons.holds.map(lambda v: isinstance(v, bool)).all()
+    assert result.lessons.verdict.isin(VERDICTS).all()
+    assert (result.lessons.holds == (result.lessons.verdict == "holds")).all()
     fig = result.figure()
     try:
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         assert buf.getvalue().startswith(b"\x89PNG")
+        check_figure_kind(result, fig)
     finally:
         plt.close(fig)
+
+
+# The figure each experiment must draw, told by its axes' labels: (x label, y label).
+FIGURE_KINDS = {
+    "L2.1": ("time since the first call", ""), "L3.1": ("time since the first call", ""),
+    "L3.2": ("final count", ""), "L3.3": ("final count", ""),
+    "L4.2": ("threads", "seconds"), "L4.3": ("BLAS threads per process", "processes"),
+    "L3.6": ("rows of X", "time with 2 threads"), "L4.4": ("peak memory", ""),
+}
+
+
+def check_figure_kind(result, fig):
+    labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
+    if result.id in FIGURE_KINDS:
+        x, y = FIGURE_KINDS[result.id]
+        assert any(lx.startswith(x) and ly.startswith(y) for lx, ly in labels), labels
+        return
+    # Speedup bars: one chart per baseline, each naming it.
+    charts = [lx for lx, _ in labels if lx.startswith("speedup over")]
+    baselines = list(dict.fromkeys(result.table.speedup_over))
+    assert charts == [f'speedup over "{b}" (x)' for b in baselines]
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])

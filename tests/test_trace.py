@@ -225,7 +225,7 @@ def test_timeline_renders_one_row_per_thread(n_threads):
     try:
         assert len(ax.get_yticks()) == n_threads
         labels = {t.get_text() for t in ax.get_legend().get_texts()}
-        assert {"working, GIL released", "working, holding the GIL", "Python span"} <= labels
+        assert {"GIL released (parlab kernel)", "GIL held (parlab kernel)", "Python span"} <= labels
         ax.figure.canvas.draw()
     finally:
         plt.close(ax.figure)

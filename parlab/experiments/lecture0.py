@@ -1,24 +1,25 @@
 """Lecture 000: the distance matrix, from threads per cell to chunked kernels.
 
 The lecture's own code (pure Python, NumPy rows) lives in
-:mod:`parlab.reference.distance`; here it is measured next to ``parlab.cdist``
-with the GIL released and held. Every variant builds the same matrix, so all
-speedups share one baseline.
+:mod:`parlab.workloads.distance`; here it is measured next to ``parlab.cdist``
+with the GIL released and held. Every variant builds the same matrix.
 """
 from __future__ import annotations
 
-from multiprocessing import shared_memory
 from typing import Any, Callable, Iterable, Sequence
 
-import joblib
 import numpy as np
 from scipy.spatial.distance import cdist as scipy_cdist
 
 import parlab
-from parlab.experiments._base import Context, Result, experiment
-from parlab.experiments._fair import no_speedup_lesson, speedup_lesson
-from parlab.reference import distance
-from parlab.reference.tasks import gil_word
+from parlab.experiments import judging
+from parlab.experiments.framework import Context, Result, Variant, experiment
+from parlab.experiments.runners import (
+    attached_matrix, blocks_in_joblib_threads, blocks_in_sequence, blocks_in_threads,
+    read_shared_matrix, row_bounds, run_processes, run_together, shared_matrix, start_and_join,
+)
+from parlab.workloads import distance
+from parlab.workloads.tasks import calibrate, gil_word
 
 LECTURE = "000_bbe763c222011708.txt"
 
@@ -32,17 +33,6 @@ def dataset(p: dict[str, Any]) -> tuple[list[list[float]], np.ndarray, np.ndarra
     return X, A, scipy_cdist(A, A)
 
 
-def close_to(ref: np.ndarray) -> Callable[[Any], bool]:
-    """A check that an output (array or list of lists) equals ``ref`` to rounding."""
-    return lambda D: np.asarray(D).shape == ref.shape and np.allclose(np.asarray(D), ref)
-
-
-def row_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
-    """``chunks`` nearly equal, non-empty ``(start, stop)`` row ranges covering ``n`` rows."""
-    return [(int(c[0]), int(c[-1]) + 1)
-            for c in np.array_split(np.arange(n), min(chunks, n))]
-
-
 def kernel_rows(A: np.ndarray, D: np.ndarray, start: int, stop: int,
                 release_gil: bool) -> None:
     """Write rows ``start:stop`` of the distance matrix of ``A`` into ``D`` with parlab."""
@@ -54,21 +44,19 @@ def scipy_rows(A: np.ndarray, D: np.ndarray, start: int, stop: int) -> None:
     D[start:stop] = scipy_cdist(A[start:stop], A)
 
 
-def blocks_in_sequence(task: Callable[..., None], A: np.ndarray,
-                       bounds: Sequence[tuple[int, int]], *args: Any) -> np.ndarray:
-    """Fill a new matrix block after block in this thread."""
-    D = np.empty((len(A), len(A)))
-    for start, stop in bounds:
-        task(A, D, start, stop, *args)
-    return D
-
-
-def blocks_in_threads(task: Callable[..., None], A: np.ndarray,
-                      bounds: Sequence[tuple[int, int]], *args: Any) -> np.ndarray:
-    """Fill a new matrix with one ``threading.Thread`` per block."""
-    D = np.empty((len(A), len(A)))
-    distance.start_and_join(task, ((A, D, start, stop, *args) for start, stop in bounds))
-    return D
+def released_control(ctx: Context, seconds: float, threads: int) -> tuple[Variant, Variant]:
+    """``threads`` slices of ``parlab.cpu_work`` with the GIL released, lasting
+    ``seconds`` in all, serially and in threads: proof that the machine could run
+    threads in parallel while a "no speedup" lesson beside it was measured."""
+    iterations = calibrate(parlab.cpu_work, seconds / threads)
+    calls = [lambda: parlab.cpu_work(iterations)] * threads
+    want = [parlab.cpu_work(iterations)] * threads
+    return ctx.compare(
+        ctx.plan("control: cpu_work released, serial", lambda: [c() for c in calls],
+                 backend="serial", release_gil=True, check=want.__eq__),
+        ctx.plan(f"control: cpu_work released, {threads} threads",
+                 lambda: run_together(calls), backend="threading.Thread", workers=threads,
+                 release_gil=True, check=want.__eq__), versus_first=True)
 
 
 # ---------------------------------------------------------------- L0.1
@@ -82,22 +70,22 @@ def blocks_in_threads(task: Callable[..., None], A: np.ndarray,
 def pure_python_matrix(ctx: Context) -> Result:
     X, A, ref = dataset(ctx.params)
     ordered = ctx.measure("pure Python, row by row", lambda: distance.distance_matrix(X),
-                          backend="serial", check=close_to(ref), baseline=True)
+                          backend="serial", check=judging.close_to(ref), baseline=True)
     shuffled = ctx.measure("pure Python, shuffled order",
-                           lambda: distance.distance_matrix(X, seed=1),
-                           backend="serial", check=lambda D: D == ordered)
-    ctx.measure("scipy.spatial.distance.cdist", lambda: scipy_cdist(A, A),
-                backend="scipy", check=close_to(np.array(ordered)))
-    for release in (True, False):
-        ctx.measure(f"parlab.cdist, {gil_word(release)}",
-                    lambda: parlab.cdist(A, A, release_gil=release),
-                    backend="serial", release_gil=release, check=close_to(ref))
-    n, same = ctx.params["n"], shuffled == ordered
-    ctx.lesson("Filling the cells in a shuffled order gives exactly the same matrix",
-               same, f"{n}x{n} cells, shuffled == row by row: {same}")
-    s = min(ctx.speedup("scipy.spatial.distance.cdist"), ctx.speedup("parlab.cdist, released"))
-    ctx.lesson("A compiled kernel is far faster than the pure-Python loop",
-               s > 10, f"SciPy and parlab at least {s:.0f}x faster (needs > 10x)")
+                           lambda: distance.distance_matrix(X, seed=1), backend="serial",
+                           check=ordered.output.__eq__, expected="equals row by row")
+    scipy = ctx.measure("scipy.spatial.distance.cdist", lambda: scipy_cdist(A, A),
+                        backend="scipy", check=judging.close_to(np.array(ordered.output)))
+    kernels = [ctx.measure(f"parlab.cdist, {gil_word(release)}",
+                           lambda: parlab.cdist(A, A, release_gil=release),
+                           backend="serial", release_gil=release, check=judging.close_to(ref))
+               for release in (True, False)]
+    n, same = ctx.params["n"], shuffled.output == ordered.output
+    judging.fact(ctx, "Filling the cells in a shuffled order gives exactly the same matrix",
+                 same, f"{n}x{n} cells, shuffled == row by row: {same}")
+    slowest = max([scipy, kernels[0]], key=lambda v: v.seconds)
+    judging.faster(ctx, "A compiled kernel is far faster than the pure-Python loop",
+                   slowest, ordered)
     return ctx.result()
 
 
@@ -108,42 +96,62 @@ def kernel_cell(A: np.ndarray, D: np.ndarray, i: int, j: int, release_gil: bool)
     parlab.cdist(A[i:i + 1], A[j:j + 1], out=D[i:i + 1, j:j + 1], release_gil=release_gil)
 
 
+def thread_per_cell(X: list[list[float]]) -> list[list[float]]:
+    """The lecture's matrix with one thread for every cell (n * n threads)."""
+    n = len(X)
+    D = distance.zeros(n, n)
+    start_and_join(distance.fill_cell, ((D, X, i, j) for i in range(n) for j in range(n)))
+    return D
+
+
+def kernel_thread_per_cell(A: np.ndarray, release: bool) -> np.ndarray:
+    n = len(A)
+    D = np.empty((n, n))
+    start_and_join(kernel_cell, ((A, D, i, j, release) for i in range(n) for j in range(n)))
+    return D
+
+
 @experiment("L0.2", title="One thread per cell",
             lecture=LECTURE,
             shows="Starting n*n threads costs far more than the cells' work: "
                   "several times slower than the serial loop.",
             sizes={"tiny": dict(n=8, dim=4), "quick": dict(n=40, dim=100),
                    "full": dict(n=150, dim=100)})
-def thread_per_cell(ctx: Context) -> Result:
+def thread_per_cell_experiment(ctx: Context) -> Result:
     X, A, ref = dataset(ctx.params)
     n = len(X)
-    ctx.measure("serial, pure Python", lambda: distance.distance_matrix(X),
-                backend="serial", check=close_to(ref), baseline=True)
-    ctx.measure("thread per cell, pure Python", lambda: distance.thread_per_cell(X),
-                backend="threading.Thread", workers=n * n, check=close_to(ref))
-    for release in (True, False):
-        ctx.measure(f"thread per cell, parlab.cdist {gil_word(release)}",
-                    lambda: _kernel_thread_per_cell(A, release),
-                    backend="threading.Thread", workers=n * n, release_gil=release,
-                    check=close_to(ref))
-    s = ctx.speedup("thread per cell, pure Python")
-    ctx.lesson("One thread per cell is several times slower than the serial loop",
-               s < 0.5, f"{n * n} threads: {1 / s:.1f}x slower (needs > 2x)")
-    s = ctx.speedup("thread per cell, parlab.cdist released")
-    ctx.lesson("A fast kernel per cell does not help: thread start-up dominates",
-               s < 1, f"{s:.2f}x the serial pure-Python loop (needs < 1x)")
+    serial, cells = ctx.compare(
+        ctx.plan("serial, pure Python", lambda: distance.distance_matrix(X),
+                 backend="serial", check=judging.close_to(ref), baseline=True),
+        ctx.plan("thread per cell, pure Python", lambda: thread_per_cell(X),
+                 backend="threading.Thread", workers=n * n, check=judging.close_to(ref)))
+    kernel = ctx.compare(*[
+        ctx.plan(f"thread per cell, parlab.cdist {gil_word(release)}",
+                 lambda: kernel_thread_per_cell(A, release),
+                 backend="threading.Thread", workers=n * n, release_gil=release,
+                 check=judging.close_to(ref)) for release in (True, False)])
+    judging.slower(ctx, f"One thread per cell ({n * n} threads) is several times slower than "
+                        "the serial loop", cells, serial, 2)
+    judging.slower(ctx, "A fast kernel per cell does not help: thread start-up dominates",
+                   kernel[0], serial, 1)
     return ctx.result()
 
 
-def _kernel_thread_per_cell(A: np.ndarray, release: bool) -> np.ndarray:
-    n = len(A)
-    D = np.empty((n, n))
-    distance.start_and_join(kernel_cell, ((A, D, i, j, release)
-                                          for i in range(n) for j in range(n)))
+# ---------------------------------------------------------------- L0.3
+
+def thread_per_row(X: list[list[float]]) -> list[list[float]]:
+    """The lecture's matrix with one thread for every row (n threads)."""
+    n = len(X)
+    D = distance.zeros(n, n)
+    start_and_join(distance.fill_rows, ((D, X, i, i + 1) for i in range(n)))
     return D
 
 
-# ---------------------------------------------------------------- L0.3
+def pure_thread_per_block(X: list[list[float]], bounds: Iterable[tuple[int, int]]):
+    D = distance.zeros(len(X), len(X))
+    start_and_join(distance.fill_rows, ((D, X, a, b) for a, b in bounds))
+    return D
+
 
 @experiment("L0.3", title="One thread per row, pure Python",
             lecture=LECTURE,
@@ -151,27 +159,24 @@ def _kernel_thread_per_cell(A: np.ndarray, release: bool) -> np.ndarray:
                   "whether one thread per row or one per core.",
             sizes={"tiny": dict(n=20, dim=4), "quick": dict(n=250, dim=50),
                    "full": dict(n=500, dim=100)})
-def thread_per_row(ctx: Context) -> Result:
+def thread_per_row_experiment(ctx: Context) -> Result:
     X, _, ref = dataset(ctx.params)
     n = len(X)
-    ctx.measure("serial, pure Python", lambda: distance.distance_matrix(X),
-                backend="serial", check=close_to(ref), baseline=True)
-    ctx.measure("thread per row, pure Python", lambda: distance.thread_per_row(X),
-                backend="threading.Thread", workers=n, check=close_to(ref))
     bounds = row_bounds(n, ctx.cores)
-    ctx.measure("thread per core, pure Python", lambda: _pure_thread_per_block(X, bounds),
-                backend="threading.Thread", workers=len(bounds), check=close_to(ref))
-    no_speedup_lesson(ctx, "One thread per row gives no speedup (the GIL)",
-                      "thread per row, pure Python", None)
-    no_speedup_lesson(ctx, "Fewer, bigger threads do not help either: it is the GIL, "
-                           "not the thread count", "thread per core, pure Python", None)
+    serial, rows, blocks = ctx.compare(
+        ctx.plan("serial, pure Python", lambda: distance.distance_matrix(X),
+                 backend="serial", check=judging.close_to(ref), baseline=True),
+        ctx.plan("thread per row, pure Python", lambda: thread_per_row(X),
+                 backend="threading.Thread", workers=n, check=judging.close_to(ref)),
+        ctx.plan("thread per core, pure Python", lambda: pure_thread_per_block(X, bounds),
+                 backend="threading.Thread", workers=len(bounds), check=judging.close_to(ref)))
+    control = released_control(ctx, serial.seconds, len(bounds))
+    can = judging.speedup(ctx, "Control: the same machine runs threads in parallel when "
+                               "the work releases the GIL", control[1], control[0])
+    judging.no_speedup(ctx, "One thread per row gives no speedup (the GIL)", rows, serial, can)
+    judging.no_speedup(ctx, "Fewer, bigger threads do not help either: it is the GIL, "
+                            "not the thread count", blocks, serial, can)
     return ctx.result()
-
-
-def _pure_thread_per_block(X: list[list[float]], bounds: Iterable[tuple[int, int]]):
-    D = distance.zeros(len(X), len(X))
-    distance.start_and_join(distance.fill_rows, ((D, X, a, b) for a, b in bounds))
-    return D
 
 
 # ---------------------------------------------------------------- L0.4
@@ -184,114 +189,111 @@ def fill_shared(name: str, n: int, X: Any, start: int, stop: int,
     otherwise ``X`` is an array and parlab computes them straight into the
     shared buffer.
     """
-    shm = shared_memory.SharedMemory(name=name)
-    block = None
-    try:
-        block = np.ndarray((n, n), buffer=shm.buf)[start:stop]
+    with attached_matrix(name, n) as D:
+        block = D[start:stop]
         if release_gil is None:
             block[:] = distance.distance_rows(X, start, stop)
         else:
             parlab.cdist(X[start:stop], X, out=block, release_gil=release_gil)
-    finally:
-        # The view must go before close(), or the buffer is still exported.
-        block = None
-        shm.close()
+        # The view must go before the buffer is closed, or it is still exported.
+        del block
 
 
-def run_processes(mp: Any, target: Callable[..., None], args: Iterable[tuple]) -> None:
-    """One ``Process`` per argument tuple; start all, join all, fail on a bad exit."""
-    procs = [mp.Process(target=target, args=a) for a in args]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    codes = [p.exitcode for p in procs if p.exitcode != 0]
-    if codes:
-        raise RuntimeError(f"worker processes failed with exit codes {codes}")
-
-
-def _processes_into_list(ctx: Context, X: list[list[float]],
-                         bounds: Sequence[tuple[int, int]]) -> list[list[float]]:
+def processes_into_list(ctx: Context, X: list[list[float]],
+                        bounds: Sequence[tuple[int, int]]) -> list[list[float]]:
     D = distance.zeros(len(X), len(X))
     run_processes(ctx.mp, distance.fill_rows, ((D, X, a, b) for a, b in bounds))
     return D
 
 
-def _processes_into_shared(ctx: Context, X: Any, bounds: Sequence[tuple[int, int]],
-                           release_gil: bool | None) -> np.ndarray:
+def threads_into_list(X: list[list[float]],
+                      bounds: Sequence[tuple[int, int]]) -> list[list[float]]:
+    D = distance.zeros(len(X), len(X))
+    start_and_join(distance.fill_rows, ((D, X, a, b) for a, b in bounds))
+    return D
+
+
+def processes_into_shared(ctx: Context, X: Any, bounds: Sequence[tuple[int, int]],
+                          release_gil: bool | None) -> np.ndarray:
     n = len(X)
-    shm = shared_memory.SharedMemory(create=True, size=max(1, n * n * 8))
-    try:
+    with shared_matrix(n) as name:
         run_processes(ctx.mp, fill_shared,
-                      ((shm.name, n, X, a, b, release_gil) for a, b in bounds))
-        return np.ndarray((n, n), buffer=shm.buf).copy()
-    finally:
-        shm.close()
-        shm.unlink()
+                      ((name, n, X, a, b, release_gil) for a, b in bounds))
+        return read_shared_matrix(name, n)
 
 
-def _pool_returning_rows(ctx: Context, X: list[list[float]],
-                         bounds: Sequence[tuple[int, int]]) -> list[list[float]]:
+def pool_returning_rows(ctx: Context, X: list[list[float]],
+                        bounds: Sequence[tuple[int, int]]) -> list[list[float]]:
     with ctx.mp.Pool(len(bounds)) as pool:
         blocks = pool.starmap(distance.distance_rows, [(X, a, b) for a, b in bounds])
     return [row for block in blocks for row in block]
 
 
+def all_zeros(D: Any) -> bool:
+    return not np.any(np.asarray(D))
+
+
 @experiment("L0.4", title="Processes and the parent's memory",
             lecture=LECTURE,
             shows="A child process writes into its own copy: the parent's list stays "
-                  "zeros. Shared memory or returned results fix it.",
-            sizes={"tiny": dict(n=16, dim=4), "quick": dict(n=250, dim=50),
+                  "zeros, while threads running the same code fill it. Shared memory or "
+                  "returned results fix it.",
+            sizes={"tiny": dict(n=16, dim=4), "quick": dict(n=300, dim=50),
                    "full": dict(n=700, dim=100)})
 def processes_memory(ctx: Context) -> Result:
     X, A, ref = dataset(ctx.params)
     bounds = row_bounds(len(X), ctx.cores)
     workers = len(bounds)
-    ctx.measure("serial, pure Python", lambda: distance.distance_matrix(X),
-                backend="serial", check=close_to(ref), baseline=True)
-    # Here "correct" means the behaviour the lecture predicts: nothing comes back.
-    parent = ctx.measure("Process per chunk into the parent's list (expected: stays zeros)",
-                         lambda: _processes_into_list(ctx, X, bounds),
+    close = judging.close_to(ref)
+    serial, shared = ctx.compare(
+        ctx.plan("serial, pure Python", lambda: distance.distance_matrix(X),
+                 backend="serial", check=close, baseline=True),
+        ctx.plan("Process per chunk into shared_memory, pure Python",
+                 lambda: processes_into_shared(ctx, X, bounds, None),
+                 backend="shared_memory", workers=workers, check=close))
+    parent = ctx.measure("Process per chunk into the parent's list",
+                         lambda: processes_into_list(ctx, X, bounds),
                          backend="multiprocessing.Process", workers=workers,
-                         check=_all_zeros)
+                         check=all_zeros, expected="stays all zeros (separate memory)")
+    threads = ctx.measure("Thread per chunk into the parent's list, same code",
+                          lambda: threads_into_list(X, bounds), backend="threading.Thread",
+                          workers=workers, check=close)
     fixed = [
-        ctx.measure("Process per chunk into shared_memory, pure Python",
-                    lambda: _processes_into_shared(ctx, X, bounds, None),
-                    backend="shared_memory", workers=workers, check=close_to(ref)),
+        shared,
         ctx.measure("Process per chunk into shared_memory, parlab.cdist held",
-                    lambda: _processes_into_shared(ctx, A, bounds, False),
-                    backend="shared_memory", workers=workers, release_gil=False,
-                    check=close_to(ref)),
+                    lambda: processes_into_shared(ctx, A, bounds, False),
+                    backend="shared_memory", workers=workers, release_gil=False, check=close),
         ctx.measure("Pool.starmap returning rows, pure Python",
-                    lambda: _pool_returning_rows(ctx, X, bounds),
-                    backend="multiprocessing.Pool", workers=workers, check=close_to(ref)),
+                    lambda: pool_returning_rows(ctx, X, bounds),
+                    backend="multiprocessing.Pool", workers=workers, check=close),
     ]
-    ctx.lesson("Children write into their own copy: the parent's list stays all zeros",
-               _all_zeros(parent), f"non-zero cells seen by the parent: "
-                                   f"{int(np.count_nonzero(np.asarray(parent)))}")
-    matching = sum(close_to(ref)(D) for D in fixed)
-    ctx.lesson("Shared memory and returned results both bring the rows back",
-               matching == len(fixed), f"{matching} of {len(fixed)} fixes match SciPy")
-    speedup_lesson(ctx, "Processes speed up pure-Python rows",
-                   "Process per chunk into shared_memory, pure Python", None, workers)
+    nonzero = int(np.count_nonzero(np.asarray(parent.output)))
+    judging.fact(ctx, "Children write into their own copy: the parent's list stays all zeros, "
+                      "while threads running the same code fill it",
+                 nonzero == 0 and threads.correct,
+                 f"non-zero cells seen by the parent: {nonzero} after processes; "
+                 f"after threads the list matches SciPy: {threads.correct}")
+    matching = sum(v.correct for v in fixed)
+    judging.fact(ctx, "Shared memory and returned results both bring the rows back",
+                 matching == len(fixed), f"{matching} of {len(fixed)} fixes match SciPy")
+    judging.speedup(ctx, "Processes speed up pure-Python rows", shared, serial)
     return ctx.result()
-
-
-def _all_zeros(D: Any) -> bool:
-    return not np.any(np.asarray(D))
 
 
 # ---------------------------------------------------------------- L0.5
 
-def _numpy_rows_in_sequence(A: np.ndarray) -> np.ndarray:
+def numpy_rows_in_sequence(A: np.ndarray) -> np.ndarray:
     D = np.zeros((len(A), len(A)))
     for i in range(len(A)):
         distance.numpy_row(D, A, i)
     return D
 
 
-def _kernel_thread_per_row(A: np.ndarray, release: bool) -> np.ndarray:
-    return blocks_in_threads(kernel_rows, A, row_bounds(len(A), len(A)), release)
+def numpy_thread_per_row(A: np.ndarray) -> np.ndarray:
+    """The matrix with one thread per row, each row vectorised."""
+    D = np.zeros((len(A), len(A)))
+    start_and_join(distance.numpy_row, ((D, A, i) for i in range(len(A))))
+    return D
 
 
 @experiment("L0.5", title="One thread per row, vectorised rows",
@@ -303,25 +305,25 @@ def _kernel_thread_per_row(A: np.ndarray, release: bool) -> np.ndarray:
 def numpy_rows(ctx: Context) -> Result:
     X, A, ref = dataset(ctx.params)
     n = len(X)
-    ctx.measure("serial, pure Python", lambda: distance.distance_matrix(X),
-                backend="serial", check=close_to(ref), baseline=True)
-    ctx.measure("serial, NumPy rows", lambda: _numpy_rows_in_sequence(A),
-                backend="serial", check=close_to(ref))
-    ctx.measure("thread per row, NumPy rows", lambda: distance.numpy_thread_per_row(A),
-                backend="threading.Thread", workers=n, check=close_to(ref))
-    for release in (True, False):
-        ctx.measure(f"thread per row, parlab.cdist {gil_word(release)}",
-                    lambda: _kernel_thread_per_row(A, release),
-                    backend="threading.Thread", workers=n, release_gil=release,
-                    check=close_to(ref))
-    s = ctx.speedup("thread per row, NumPy rows")
-    ctx.lesson("Vectorised NumPy rows are far faster than the pure-Python loop",
-               s > 5, f"{s:.1f}x (needs > 5x)")
-    s = ctx.speedup("thread per row, NumPy rows", over="serial, NumPy rows")
-    limit = max(1.0, 0.5 * ctx.cores)
-    ctx.lesson("One thread per row is too many tiny threads: far from the core count",
-               s < limit, f"{s:.2f}x over the same rows in a loop with {n} threads "
-                          f"on {ctx.cores} cores (needs < {limit:.2f}x)")
+    close = judging.close_to(ref)
+    pure, rows, threads = ctx.compare(
+        ctx.plan("serial, pure Python", lambda: distance.distance_matrix(X),
+                 backend="serial", check=close, baseline=True),
+        ctx.plan("serial, NumPy rows", lambda: numpy_rows_in_sequence(A),
+                 backend="serial", check=close),
+        ctx.plan("thread per row, NumPy rows", lambda: numpy_thread_per_row(A),
+                 backend="threading.Thread", workers=n, check=close))
+    ctx.compare(*[ctx.plan(f"thread per row, parlab.cdist {gil_word(release)}",
+                           lambda: blocks_in_threads(kernel_rows, A, row_bounds(n, n), release),
+                           backend="threading.Thread", workers=n, release_gil=release,
+                           check=close) for release in (True, False)])
+    judging.faster(ctx, "Vectorised NumPy rows are far faster than the pure-Python loop",
+                   rows, pure)
+    s = threads.speedup(rows)
+    limit = max(1.0, judging.FAR_FROM_CORES * ctx.cores)
+    judging.timing(ctx, "One thread per row is too many tiny threads: far from the core count",
+                   s < limit, f"{s:.2f}x over the same rows in a loop with {n} threads "
+                              f"on {ctx.cores} cores (needs < {limit:.2f}x)", threads, rows)
     return ctx.result()
 
 
@@ -331,42 +333,43 @@ CHUNKED_SIZES = {"tiny": dict(n=60, dim=8), "quick": dict(n=3000, dim=64),
                  "full": dict(n=6000, dim=100)}
 
 
-def _chunked_setup(ctx: Context) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """Points, SciPy's matrix and one row block per core, after one untimed pass."""
+def chunks_in_parallel(ctx: Context, how: str, backend: str, what: str,
+                       run_blocks: Callable[..., np.ndarray], *, trace: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], Variant]:
+    """The chunks in sequence vs run by ``run_blocks`` (one task per chunk), with
+    the kernel released, held, and SciPy's; the GIL lessons. Returns the points,
+    SciPy's matrix, the chunk bounds and the released parallel variant."""
     _, A, ref = dataset(ctx.params)
     bounds = row_bounds(len(A), ctx.cores)
     # The first fill of a fresh n x n matrix pays page faults that later ones
     # don't; without this pass the first variant measured looks slow.
     blocks_in_sequence(kernel_rows, A, bounds, True)
-    return A, ref, bounds
-
-
-def _chunks_in_parallel(ctx: Context, how: str, backend: str, what: str,
-                        run_blocks: Callable[..., np.ndarray], *, trace: bool = False
-                        ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """The chunks in sequence vs run by ``run_blocks`` (one task per chunk), with
-    the kernel released, held, and SciPy's; the two GIL lessons. Returns the
-    points, SciPy's matrix and the chunk bounds for further variants."""
-    A, ref, bounds = _chunked_setup(ctx)
     k = len(bounds)
+    close = judging.close_to(ref)
+    pairs = {}
     for release in (True, False):
-        ctx.measure(f"chunks in sequence, {gil_word(release)}",
-                    lambda: blocks_in_sequence(kernel_rows, A, bounds, release),
-                    backend="serial", release_gil=release, check=close_to(ref),
-                    baseline=release)
-        ctx.measure(f"{how}, {gil_word(release)}",
-                    lambda: run_blocks(kernel_rows, A, bounds, release),
-                    backend=backend, workers=k, release_gil=release,
-                    check=close_to(ref), trace=trace)
-    ctx.measure("chunks in sequence, scipy", lambda: blocks_in_sequence(scipy_rows, A, bounds),
-                backend="serial", check=close_to(ref))
-    ctx.measure(f"{how}, scipy", lambda: run_blocks(scipy_rows, A, bounds),
-                backend=backend, workers=k, check=close_to(ref))
-    speedup_lesson(ctx, f"{what} speed up a kernel that releases the GIL",
-                   f"{how}, released", "chunks in sequence, released", k)
-    no_speedup_lesson(ctx, f"{what} give nothing when the kernel holds the GIL",
-                      f"{how}, held", "chunks in sequence, held")
-    return A, ref, bounds
+        pairs[release] = ctx.compare(
+            ctx.plan(f"chunks in sequence, {gil_word(release)}",
+                     lambda: blocks_in_sequence(kernel_rows, A, bounds, release),
+                     backend="serial", release_gil=release, check=close, baseline=release),
+            ctx.plan(f"{how}, {gil_word(release)}",
+                     lambda: run_blocks(kernel_rows, A, bounds, release),
+                     backend=backend, workers=k, release_gil=release, check=close,
+                     trace=trace), versus_first=True)
+    scipy = ctx.compare(
+        ctx.plan("chunks in sequence, scipy", lambda: blocks_in_sequence(scipy_rows, A, bounds),
+                 backend="serial", check=close),
+        ctx.plan(f"{how}, scipy", lambda: run_blocks(scipy_rows, A, bounds),
+                 backend=backend, workers=k, check=close), versus_first=True)
+    serial, released = pairs[True]
+    can = judging.speedup(ctx, f"{what} speed up a kernel that releases the GIL",
+                          released, serial)
+    serial, held = pairs[False]
+    judging.no_speedup(ctx, f"{what} give nothing when the kernel holds the GIL",
+                       held, serial, can)
+    judging.speedup(ctx, f"SciPy's cdist releases the GIL too: {what.lower()} speed it up",
+                    scipy[1], scipy[0])
+    return A, ref, bounds, released
 
 
 @experiment("L0.6", title="Chunked distance blocks in threads",
@@ -375,23 +378,12 @@ def _chunks_in_parallel(ctx: Context, how: str, backend: str, what: str,
                   "not one that holds it.",
             sizes=CHUNKED_SIZES)
 def chunked_threads(ctx: Context) -> Result:
-    _, _, bounds = _chunks_in_parallel(ctx, "thread per chunk", "threading.Thread", "Threads",
-                                       blocks_in_threads, trace=True)
-    speedup_lesson(ctx, "SciPy's cdist releases the GIL too: its threads speed up",
-                   "thread per chunk, scipy", "chunks in sequence, scipy", len(bounds))
+    chunks_in_parallel(ctx, "thread per chunk", "threading.Thread", "Threads",
+                       blocks_in_threads, trace=True)
     return ctx.result()
 
 
 # ---------------------------------------------------------------- L0.7
-
-def joblib_threads(task: Callable[..., None], A: np.ndarray,
-                   bounds: Sequence[tuple[int, int]], *args: Any) -> np.ndarray:
-    """Fill a new matrix with ``joblib.Parallel(prefer="threads")``, one task per block."""
-    D = np.empty((len(A), len(A)))
-    joblib.Parallel(n_jobs=len(bounds), prefer="threads")(
-        joblib.delayed(task)(A, D, a, b, *args) for a, b in bounds)
-    return D
-
 
 @experiment("L0.7", title="Chunked distance blocks with joblib threads",
             lecture=LECTURE,
@@ -399,14 +391,14 @@ def joblib_threads(task: Callable[..., None], A: np.ndarray,
                   "only when the kernel releases the GIL.",
             sizes=CHUNKED_SIZES)
 def chunked_joblib(ctx: Context) -> Result:
-    A, ref, bounds = _chunks_in_parallel(ctx, "joblib threads", "joblib[threads]",
-                                         "joblib threads", joblib_threads)
-    ctx.measure("thread per chunk, released",
-                lambda: blocks_in_threads(kernel_rows, A, bounds, True),
-                backend="threading.Thread", workers=len(bounds), release_gil=True,
-                check=close_to(ref))
-    ratio = ctx.seconds("joblib threads, released") / ctx.seconds("thread per chunk, released")
-    ctx.lesson("joblib threads cost little more than hand-made threads",
-               ratio < 1.5, f"joblib takes {ratio:.2f}x the time of threading.Thread "
-                            "(needs < 1.5x)")
+    A, ref, bounds, joblib_v = chunks_in_parallel(ctx, "joblib threads", "joblib[threads]",
+                                                  "joblib threads", blocks_in_joblib_threads)
+    hand = ctx.measure("thread per chunk, released",
+                       lambda: blocks_in_threads(kernel_rows, A, bounds, True),
+                       backend="threading.Thread", workers=len(bounds), release_gil=True,
+                       check=judging.close_to(ref))
+    ratio = joblib_v.seconds / hand.seconds
+    judging.timing(ctx, "joblib threads cost little more than hand-made threads",
+                   ratio < 1.5, f"joblib takes {ratio:.2f}x the time of threading.Thread "
+                                "(needs < 1.5x)", joblib_v, hand)
     return ctx.result()

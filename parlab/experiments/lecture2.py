@@ -13,13 +13,13 @@ import math
 
 import numpy as np
 
-from parlab.experiments._base import Context, Result, experiment
-from parlab.experiments._fair import no_speedup_lesson, overlap_lesson, speedup_lesson
-from parlab.experiments._jobs import measure_job, measure_serial, variant_name
-from parlab.reference import frames
-from parlab.reference.tasks import (
-    Job, lecture_jobs, run_apply_async, run_submit, run_threads, warm_up,
+from parlab.experiments import judging
+from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.runners import (
+    job_plan, run_apply_async, run_serial, run_submit, run_threads, warm_up,
 )
+from parlab.workloads import frames
+from parlab.workloads.tasks import Job, lecture_jobs
 
 LECTURE = "002_a275c6fb60d30668.txt"
 TASK_SIZES = {"tiny": dict(tasks=2, task_seconds=0.01),
@@ -38,6 +38,11 @@ def _jobs(ctx: Context) -> dict[str, Job]:
     return lecture_jobs(ctx.params["tasks"], ctx.params["task_seconds"])
 
 
+def serial_plan(ctx: Context, job: Job, **kwargs):
+    """The job's tasks one after the other in this thread."""
+    return job_plan(ctx, job, "serial", run_serial, backend="serial", workers=1, **kwargs)
+
+
 @experiment("L2.1", title="Waiting and computing tasks run one after the other",
             lecture=LECTURE,
             shows="Serially, n tasks take n times as long as one, whether they wait or compute.",
@@ -45,20 +50,23 @@ def _jobs(ctx: Context) -> dict[str, Job]:
 def serial_tasks(ctx: Context) -> Result:
     jobs = _jobs(ctx)
     n = ctx.params["tasks"]
-    ratios = {}
+    ratios, pairs = {}, {}
     for name in ("long_io", "io_wait released", "long_comp", "cpu_work released"):
         job = jobs[name]
         one = dataclasses.replace(job, expected=job.expected[:1])
-        measure_serial(ctx, one, baseline=name == "long_io")
-        measure_serial(ctx, job)
-        ratios[name] = (ctx.seconds(variant_name(job, "serial"))
-                        / ctx.seconds(variant_name(one, "serial")))
+        pairs[name] = ctx.compare(serial_plan(ctx, one, baseline=name == "long_io"),
+                                  serial_plan(ctx, job, trace=name.endswith("released")))
+        ratios[name] = pairs[name][1].seconds / pairs[name][0].seconds
     for kind, names in (("wait", ("long_io", "io_wait released")),
                         ("compute", ("long_comp", "cpu_work released"))):
-        ok = all(0.8 * n <= ratios[k] <= 1.25 * n for k in names)
-        ctx.lesson(f"Serially, {n} tasks that {kind} take {n} times as long as one", ok,
-                   ", ".join(f"{k}: {ratios[k]:.2f}x one task" for k in names))
-    return ctx.result()
+        ok = all(judging.SERIAL_LOW * n <= ratios[k] <= judging.SERIAL_HIGH * n for k in names)
+        judging.timing(ctx, f"Serially, {n} tasks that {kind} take {n} times as long as one",
+                       ok, ", ".join(f"{k}: {ratios[k]:.2f}x one task" for k in names)
+                       + f" (needs {judging.SERIAL_LOW * n:.1f}x to {judging.SERIAL_HIGH * n:.1f}x)",
+                       *[v for k in names for v in pairs[k]])
+    from parlab import plot
+
+    return ctx.result(figure=plot.timeline_figure)
 
 
 @experiment("L2.2", title="Threads: waiting overlaps, pure-Python computing does not",
@@ -70,30 +78,33 @@ def serial_tasks(ctx: Context) -> Result:
 def threads(ctx: Context) -> Result:
     jobs = _jobs(ctx)
     n = ctx.params["tasks"]
-    how = "threading.Thread"
-    outcomes = {}
-    for name in ("long_io", "long_comp", "cpu_work released"):
-        measure_serial(ctx, jobs[name], baseline=name == "long_io")
-    for name in ("long_io", "io_wait released", "io_wait held",
-                 "long_comp", "cpu_work released", "cpu_work held"):
-        outcomes[name] = measure_job(ctx, jobs[name], "threads", run_threads, backend=how,
-                                     workers=n, trace=name.startswith("cpu_work"))
-    io_serial = variant_name(jobs["long_io"], "serial")
-    overlap_lesson(ctx, f"{n} waiting threads take about the time of one task",
-                   variant_name(jobs["long_io"], "threads"), io_serial, n)
-    no_speedup_lesson(ctx, "io_wait holding the GIL makes the waiting threads take turns",
-                      variant_name(jobs["io_wait held"], "threads"), io_serial)
-    no_speedup_lesson(ctx, "Pure-Python computing threads are no faster than serial (the GIL)",
-                      variant_name(jobs["long_comp"], "threads"),
-                      variant_name(jobs["long_comp"], "serial"))
-    c_serial = variant_name(jobs["cpu_work released"], "serial")
-    speedup_lesson(ctx, "cpu_work with the GIL released computes in parallel threads",
-                   variant_name(jobs["cpu_work released"], "threads"), c_serial, n)
-    no_speedup_lesson(ctx, "cpu_work holding the GIL gives threads no speedup",
-                      variant_name(jobs["cpu_work held"], "threads"), c_serial)
-    filled = [k for k, out in outcomes.items() if jobs[k].shared_right(out)]
-    ctx.lesson(THREADS_SHARE_DICT, len(filled) == len(outcomes),
-               f"dict complete after {len(filled)} of {len(outcomes)} threaded runs")
+
+    def threaded(name: str):
+        return job_plan(ctx, jobs[name], "threads", run_threads, backend="threading.Thread",
+                        workers=n, trace=name.startswith("cpu_work"))
+
+    io_serial, io_threads, io_held, io_released = ctx.compare(
+        serial_plan(ctx, jobs["long_io"]), threaded("long_io"), threaded("io_wait held"),
+        threaded("io_wait released"), versus_first=True)
+    py_serial, py_threads = ctx.compare(serial_plan(ctx, jobs["long_comp"]),
+                                        threaded("long_comp"), versus_first=True)
+    c_serial, c_threads, c_held = ctx.compare(
+        serial_plan(ctx, jobs["cpu_work released"]), threaded("cpu_work released"),
+        threaded("cpu_work held"), versus_first=True)
+    overlaps = judging.overlap(ctx, f"{n} waiting threads take about the time of one task",
+                               io_threads, io_serial, n)
+    judging.no_speedup(ctx, "io_wait holding the GIL makes the waiting threads take turns",
+                       io_held, io_serial, overlaps)
+    can = judging.speedup(ctx, "cpu_work with the GIL released computes in parallel threads",
+                          c_threads, c_serial, n)
+    judging.no_speedup(ctx, "Pure-Python computing threads are no faster than serial (the GIL)",
+                       py_threads, py_serial, can)
+    judging.no_speedup(ctx, "cpu_work holding the GIL gives threads no speedup",
+                       c_held, c_serial, can)
+    threaded_runs = (io_threads, io_held, io_released, py_threads, c_threads, c_held)
+    filled = sum(v.correct for v in threaded_runs)
+    judging.fact(ctx, THREADS_SHARE_DICT, filled == len(threaded_runs),
+                 f"dict complete after {filled} of {len(threaded_runs)} threaded runs")
     return ctx.result()
 
 
@@ -106,30 +117,29 @@ def threads(ctx: Context) -> Result:
 def apply_async(ctx: Context) -> Result:
     jobs = _jobs(ctx)
     n = ctx.params["tasks"]
-    names = ("long_io", "long_comp", "cpu_work held")
-    for name in names:
-        measure_serial(ctx, jobs[name], baseline=name == "long_io")
-    outcomes = {}
+    pairs = {}
     # One worker per task, like one thread per task in L2.2.
     with ctx.mp.Pool(processes=n) as pool:
         warm_up(pool, n)
-        for name in names:
-            outcomes[name] = measure_job(ctx, jobs[name], "Pool.apply_async",
-                                         functools.partial(run_apply_async, pool),
-                                         backend="multiprocessing.Pool", workers=n,
-                                         shares_memory=False)
-    overlap_lesson(ctx, f"{n} waiting tasks in {n} processes take about the time of one",
-                   variant_name(jobs["long_io"], "Pool.apply_async"),
-                   variant_name(jobs["long_io"], "serial"), n)
+        for name in ("long_io", "long_comp", "cpu_work held"):
+            pairs[name] = ctx.compare(
+                serial_plan(ctx, jobs[name], baseline=name == "long_io"),
+                job_plan(ctx, jobs[name], "Pool.apply_async",
+                         functools.partial(run_apply_async, pool),
+                         backend="multiprocessing.Pool", workers=n, shares_memory=False),
+                versus_first=True)
+    judging.overlap(ctx, f"{n} waiting tasks in {n} processes take about the time of one",
+                    pairs["long_io"][1], pairs["long_io"][0], n)
     for name, text in (("long_comp", "Pure-Python computing tasks run in parallel in processes"),
                        ("cpu_work held", "Even cpu_work holding the GIL runs in parallel in "
                                          "processes: each has its own GIL")):
-        speedup_lesson(ctx, text, variant_name(jobs[name], "Pool.apply_async"),
-                       variant_name(jobs[name], "serial"), n)
-    sizes = {k: len(out.shared) for k, out in outcomes.items()}
-    ctx.lesson(PROCESSES_EMPTY_DICT, all(v == 0 for v in sizes.values()),
-               ", ".join(f"{k}: {v} entries, get() gave {len(outcomes[k].returned)}"
-                         for k, v in sizes.items()))
+        judging.speedup(ctx, text, pairs[name][1], pairs[name][0], n)
+    outcomes = {k: pair[1].output for k, pair in pairs.items()}
+    judging.fact(ctx, PROCESSES_EMPTY_DICT,
+                 all(not out.shared for out in outcomes.values())
+                 and all(pair[1].correct for pair in pairs.values()),
+                 ", ".join(f"{k}: {len(out.shared)} entries, get() gave {len(out.returned)}"
+                           for k, out in outcomes.items()))
     return ctx.result()
 
 
@@ -142,36 +152,34 @@ def apply_async(ctx: Context) -> Result:
 def futures(ctx: Context) -> Result:
     jobs = _jobs(ctx)
     n = ctx.params["tasks"]
-    names = ("long_io", "long_comp", "cpu_work released", "cpu_work held")
-    for name in ("long_io", "long_comp", "cpu_work released"):
-        measure_serial(ctx, jobs[name], baseline=name == "long_io")
-    outcomes = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+    names = ("long_io", "long_comp", "cpu_work released")
+    v = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as threads, \
+            concurrent.futures.ProcessPoolExecutor(max_workers=n, mp_context=ctx.mp) as procs:
+        warm_up(procs, n)
         for name in names:
-            outcomes["threads", name] = measure_job(
-                ctx, jobs[name], "ThreadPoolExecutor", functools.partial(run_submit, ex),
-                backend="ThreadPoolExecutor", workers=n)
-    with concurrent.futures.ProcessPoolExecutor(max_workers=n, mp_context=ctx.mp) as ex:
-        warm_up(ex, n)
-        for name in names:
-            outcomes["processes", name] = measure_job(
-                ctx, jobs[name], "ProcessPoolExecutor", functools.partial(run_submit, ex),
-                backend="ProcessPoolExecutor", workers=n, shares_memory=False)
-    serial = {k: variant_name(jobs[k], "serial") for k in names}
-    overlap_lesson(ctx, f"ThreadPoolExecutor: {n} waiting tasks take about the time of one",
-                   variant_name(jobs["long_io"], "ThreadPoolExecutor"), serial["long_io"], n)
-    no_speedup_lesson(ctx, "ThreadPoolExecutor: pure-Python computing gets no speedup",
-                      variant_name(jobs["long_comp"], "ThreadPoolExecutor"), serial["long_comp"])
-    speedup_lesson(ctx, "ThreadPoolExecutor: cpu_work with the GIL released runs in parallel",
-                   variant_name(jobs["cpu_work released"], "ThreadPoolExecutor"),
-                   serial["cpu_work released"], n)
-    speedup_lesson(ctx, "ProcessPoolExecutor: pure-Python computing runs in parallel",
-                   variant_name(jobs["long_comp"], "ProcessPoolExecutor"), serial["long_comp"], n)
-    thread_full = all(jobs[k].shared_right(outcomes["threads", k]) for k in names)
-    process_empty = all(not outcomes["processes", k].shared for k in names)
-    ctx.lesson(EXECUTOR_DICTS, thread_full and process_empty,
-               f"thread tasks filled the dict: {thread_full}; "
-               f"process tasks left it empty: {process_empty}")
+            v["serial", name], v["threads", name], v["processes", name] = ctx.compare(
+                serial_plan(ctx, jobs[name], baseline=name == "long_io"),
+                job_plan(ctx, jobs[name], "ThreadPoolExecutor",
+                         functools.partial(run_submit, threads),
+                         backend="ThreadPoolExecutor", workers=n),
+                job_plan(ctx, jobs[name], "ProcessPoolExecutor",
+                         functools.partial(run_submit, procs), backend="ProcessPoolExecutor",
+                         workers=n, shares_memory=False), versus_first=True)
+    judging.overlap(ctx, f"ThreadPoolExecutor: {n} waiting tasks take about the time of one",
+                    v["threads", "long_io"], v["serial", "long_io"], n)
+    can = judging.speedup(ctx, "ThreadPoolExecutor: cpu_work with the GIL released runs in "
+                               "parallel", v["threads", "cpu_work released"],
+                          v["serial", "cpu_work released"], n)
+    judging.no_speedup(ctx, "ThreadPoolExecutor: pure-Python computing gets no speedup",
+                       v["threads", "long_comp"], v["serial", "long_comp"], can)
+    judging.speedup(ctx, "ProcessPoolExecutor: pure-Python computing runs in parallel",
+                    v["processes", "long_comp"], v["serial", "long_comp"], n)
+    thread_full = all(v["threads", k].correct for k in names)
+    process_empty = all(not v["processes", k].output.shared for k in names)
+    judging.fact(ctx, EXECUTOR_DICTS, thread_full and process_empty,
+                 f"thread tasks filled the dict: {thread_full}; "
+                 f"process tasks left it empty: {process_empty}")
     return ctx.result()
 
 
@@ -181,7 +189,7 @@ def futures(ctx: Context) -> Result:
                   "magnitude and a process pool can't catch up with it; for a per-row "
                   "hash, which can't be vectorised, the process pool pays off.",
             sizes={"tiny": dict(rows=400, rounds=5),
-                   "quick": dict(rows=10_000, rounds=20),
+                   "quick": dict(rows=10_000, rounds=60),
                    "full": dict(rows=100_000, rounds=20)})
 def pandas_rows(ctx: Context) -> Result:
     p = ctx.params
@@ -199,41 +207,38 @@ def pandas_rows(ctx: Context) -> Result:
     def same_hashes(out) -> bool:
         return list(out) == want_hash
 
-    ctx.measure("formula, row-wise apply", lambda: df.apply(frames.row_spread, axis=1),
-                backend="pandas", check=close, baseline=True)
-    ctx.measure("formula, vectorised columns",
-                lambda: frames.spread(df["a"], df["b"], df["c"], df["d"]),
-                backend="pandas", check=close)
-    ctx.measure("hash, row-wise apply",
-                lambda: df.apply(frames.row_digest, axis=1, rounds=p["rounds"]),
-                backend="pandas", check=same_hashes)
-    ctx.measure("hash, plain loop over column values",
-                lambda: [hash_row(a, b) for a, b in zip(df["a"], df["b"])],
-                backend="serial", check=same_hashes)
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx.mp) as ex:
         warm_up(ex, workers)
-        ctx.measure("formula, ProcessPoolExecutor.map(chunksize)",
-                    lambda: list(ex.map(frames.spread, df["a"], df["b"], df["c"], df["d"],
-                                        chunksize=chunk)),
-                    backend="ProcessPoolExecutor", workers=workers, check=close)
-        ctx.measure("hash, ProcessPoolExecutor.map(chunksize)",
-                    lambda: list(ex.map(hash_row, df["a"], df["b"], chunksize=chunk)),
-                    backend="ProcessPoolExecutor", workers=workers, check=same_hashes)
-
-    s = ctx.speedup("formula, vectorised columns", "formula, row-wise apply")
-    ctx.lesson("Vectorise first: the column expression is far faster than row-wise apply",
-               s > 10, f"{s:.0f}x faster than apply (needs > 10x)")
-    s = ctx.speedup("formula, ProcessPoolExecutor.map(chunksize)", "formula, vectorised columns")
-    ctx.lesson("A process pool running the formula row by row can't catch up with "
-               "vectorised code", s < 1, f"pool at {s:.3f}x the vectorised speed")
-    s = ctx.speedup("hash, plain loop over column values", "hash, row-wise apply")
-    ctx.lesson("Much of apply's cost is building a Series per row: a plain loop over the "
-               "column values is already faster", s > 1.3, f"{s:.2f}x faster than apply")
-    s = ctx.speedup("hash, ProcessPoolExecutor.map(chunksize)", "hash, row-wise apply")
-    ctx.lesson("For the non-vectorisable hash the process pool beats row-wise apply", s > 1.3,
-               f"{s:.2f}x faster than apply (the lecture's 'more than the core count': "
-               "the pool also skips apply's per-row Series)")
-    speedup_lesson(ctx, "Over the same plain loop, the pool gains up to the core count",
-                   "hash, ProcessPoolExecutor.map(chunksize)",
-                   "hash, plain loop over column values", workers)
+        apply, columns, pool = ctx.compare(
+            ctx.plan("formula, row-wise apply", lambda: df.apply(frames.row_spread, axis=1),
+                     backend="pandas", check=close, baseline=True),
+            ctx.plan("formula, vectorised columns",
+                     lambda: frames.spread(df["a"], df["b"], df["c"], df["d"]),
+                     backend="pandas", check=close),
+            ctx.plan("formula, ProcessPoolExecutor.map(chunksize)",
+                     lambda: list(ex.map(frames.spread, df["a"], df["b"], df["c"], df["d"],
+                                         chunksize=chunk)),
+                     backend="ProcessPoolExecutor", workers=workers, check=close))
+        h_apply, h_loop, h_pool = ctx.compare(
+            ctx.plan("hash, row-wise apply",
+                     lambda: df.apply(frames.row_digest, axis=1, rounds=p["rounds"]),
+                     backend="pandas", check=same_hashes),
+            ctx.plan("hash, plain loop over column values",
+                     lambda: [hash_row(a, b) for a, b in zip(df["a"], df["b"])],
+                     backend="serial", check=same_hashes),
+            ctx.plan("hash, ProcessPoolExecutor.map(chunksize)",
+                     lambda: list(ex.map(hash_row, df["a"], df["b"], chunksize=chunk)),
+                     backend="ProcessPoolExecutor", workers=workers, check=same_hashes),
+            versus_first=True)
+    judging.faster(ctx, "Vectorise first: the column expression is far faster than row-wise "
+                        "apply", columns, apply)
+    judging.slower(ctx, "A process pool running the formula row by row can't catch up with "
+                        "vectorised code", pool, columns, 1)
+    judging.faster(ctx, "Much of apply's cost is building a Series per row: a plain loop over "
+                        "the column values is already faster", h_loop, h_apply,
+                   judging.NO_SPEEDUP)
+    judging.faster(ctx, "For the non-vectorisable hash the process pool beats row-wise apply",
+                   h_pool, h_apply, judging.NO_SPEEDUP)
+    judging.speedup(ctx, "Over the same plain loop, the pool gains up to the core count",
+                    h_pool, h_loop, workers)
     return ctx.result()

@@ -11,18 +11,28 @@ import numpy as np
 from scipy.spatial.distance import cdist as scipy_cdist
 
 import parlab
-from parlab.experiments._base import Context, Result, experiment
-from parlab.experiments._checks import hits_plausible
-from parlab.experiments._fair import no_speedup_lesson, speedup_lesson
-from parlab.reference import numba_pi, tasks
+from parlab.experiments import judging
+from parlab.experiments.framework import Context, Result, Variant, experiment
+from parlab.experiments.runners import (
+    double_buffered, per_thread_slots, run_together, sequential, split,
+)
+from parlab.workloads import numba_pi, tasks
 
 LECTURE = "003_34ca9651d8197462.txt"
 
 # Lessons the tests look up by their text.
-SCALAR_COPIED = ("An int passed to a thread acts like a copy: rebinding it inside the thread "
-                 "leaves the caller's variable unchanged")
+SCALAR_COPIED = ("Rebinding an int parameter inside a thread leaves the caller's variable "
+                 "unchanged; a name both share (nonlocal) carries the result back")
+NOT_THREADS = ("It is scoping, not threads: a plain call that rebinds its int parameter "
+               "leaves the caller's variable unchanged too")
 LIST_SHARED = "A list passed to a thread is shared: the thread's write is visible after join()"
 LOST_UPDATES = "Two threads doing load-then-store with the GIL released lose updates (a race)"
+CONTENTION = ("Two threads incrementing one counter at once are slower than the same threads "
+              "taking turns: each write steals the counter's cache line from the other core")
+NUMBA_NOGIL = "numba compiled with nogil=True runs in parallel threads"
+NUMBA_HELD = ("numba without nogil=True (as the lecture writes it) holds the GIL: its threads "
+              "take turns")
+NUMBA_PARALLEL = "numba parallel=True splits the loop over its own threads"
 
 # Probing for a race repeats a run of a few milliseconds; this bounds the tries.
 RACE_ATTEMPTS = 20
@@ -40,9 +50,9 @@ def _largest_prime(lower: int, upper: int) -> int:
 
 @experiment("L3.1", title="Thread arguments: an int is copied, a list is shared",
             lecture=LECTURE,
-            shows="start() runs a function in a new thread and join() waits for it; the "
-                  "thread's rebinding of an int argument is invisible to the caller, its "
-                  "writes into a list argument are visible after join().",
+            shows="start() runs a function in a new thread and join() waits for it. Rebinding "
+                  "a parameter inside the function never reaches the caller (that is Python's "
+                  "scoping, threads or not); writes into a shared list do, after join().",
             sizes={"tiny": dict(lower=1_000, upper=2_000),
                    "quick": dict(lower=10_000, upper=40_000),
                    "full": dict(lower=1_000, upper=400_000)})
@@ -51,19 +61,49 @@ def arguments(ctx: Context) -> Result:
     want = _largest_prime(lower, upper)
     initial = 5
 
-    def in_thread(target, arg):
-        """Start, join; hand back the very object the caller passed and what
-        the thread's function returned."""
-        found = tasks.run_together([functools.partial(target, lower, upper, arg)])[0]
-        return arg, found
+    def int_in_thread():
+        """The caller's int after a thread rebound its parameter, and the
+        thread's own last value."""
+        last = initial
+        found = run_together([functools.partial(tasks.last_prime_scalar, lower, upper, last)])[0]
+        return last, found
+
+    def int_in_call():
+        last = initial
+        found = tasks.last_prime_scalar(lower, upper, last)
+        return last, found
+
+    def nonlocal_in_thread():
+        """The caller's variable after a thread rebound it through ``nonlocal``."""
+        last = initial
+
+        def search():
+            nonlocal last
+            last = tasks.last_prime_scalar(lower, upper, last)
+
+        run_together([search])
+        return last
+
+    def list_in_thread():
+        last = [initial]
+        run_together([functools.partial(tasks.last_prime_slot, lower, upper, last)])
+        return last
+
+    def search(last, go):
+        go.wait()
+        with ctx.span("thread: prime search, writes last[0]"):
+            tasks.last_prime_slot(lower, upper, last)
 
     def before_and_after_join():
         last, go = [initial], threading.Event()
-        t = threading.Thread(target=tasks.last_prime_slot, args=(lower, upper, last, go))
-        t.start()
-        before = last[0]  # the thread is parked on `go`: it cannot have written yet
+        t = threading.Thread(target=search, args=(last, go), name="worker thread")
+        with ctx.span("start()"):
+            t.start()
+        with ctx.span("reads last[0] before join()"):
+            before = last[0]  # the thread is parked on `go`: it cannot have written yet
         go.set()
-        t.join()
+        with ctx.span("join(): waits for the thread"):
+            t.join()
         return before, last[0]
 
     def serial_call():
@@ -78,54 +118,75 @@ def arguments(ctx: Context) -> Result:
         t.join()
         return counter.value
 
+    unchanged = f"caller's int stays {initial}; the function's copy reaches {want}"
     ctx.measure("serial call, list argument", serial_call, backend="serial",
-                check=lambda last: last == [want], baseline=True)
-    # correct = the caller's int is still `initial`: the behaviour the lesson expects.
-    # correct also needs the thread's own copy to have reached the largest prime.
-    last, found = ctx.measure("thread, int argument: caller's int after join()",
-                              lambda: in_thread(tasks.last_prime_scalar, initial),
-                              backend="threading.Thread",
-                              check=lambda lf: lf == (initial, want))
-    slot, _ = ctx.measure("thread, list argument: list after join()",
-                          lambda: in_thread(tasks.last_prime_slot, [initial]),
-                          backend="threading.Thread", check=lambda sf: sf[0] == [want])
-    before, after = ctx.measure(
-        "thread, list argument: list before and after join()", before_and_after_join,
-        backend="threading.Thread", check=lambda ba: ba == (initial, want))
-    total = ctx.measure("thread, parlab.Counter argument: value after join()",
-                        counter_in_thread, backend="threading.Thread", release_gil=True,
-                        check=lambda v: v == initial + upper)
+                check=[want].__eq__, baseline=True, expected=f"list holds {want}")
+    by_call = ctx.measure("serial call, int argument", int_in_call, backend="serial",
+                          check=(initial, want).__eq__, expected=unchanged)
+    by_thread = ctx.measure("thread, int argument", int_in_thread, backend="threading.Thread",
+                            check=(initial, want).__eq__, expected=unchanged)
+    by_name = ctx.measure("thread, nonlocal variable", nonlocal_in_thread,
+                          backend="threading.Thread", check=want.__eq__,
+                          expected=f"caller's variable becomes {want}")
+    slot = ctx.measure("thread, list argument", list_in_thread, backend="threading.Thread",
+                       check=[want].__eq__, expected=f"list holds {want} after join()")
+    order = ctx.measure("thread, list argument, read before and after join()",
+                        before_and_after_join, backend="threading.Thread", trace=True,
+                        check=(initial, want).__eq__, expected=f"{initial} before, {want} after")
+    total = ctx.measure("thread, parlab.Counter argument", counter_in_thread,
+                        backend="threading.Thread", release_gil=True,
+                        check=(initial + upper).__eq__, expected=f"{initial} + {upper}")
 
-    ctx.lesson(SCALAR_COPIED, last == initial and found == want,
-               f"caller's int: {last} before and after; the thread's copy ended at {found}")
-    ctx.lesson(LIST_SHARED, slot == [want], f"caller's list after join(): {slot}")
-    ctx.lesson("Before join() the thread has not written yet: read results only after join()",
-               before == initial and after == want, f"list held {before}, then {after}")
-    ctx.lesson("A parlab.Counter argument is shared like the list", total == initial + upper,
-               f"value {total} = {initial} + {upper} increments made in the thread")
-    return ctx.result()
+    judging.fact(ctx, SCALAR_COPIED, by_thread.correct and by_name.correct,
+                 f"after the thread with the int parameter: {by_thread.output[0]} (its copy "
+                 f"ended at {by_thread.output[1]}); after the thread rebinding a nonlocal "
+                 f"name: {by_name.output}")
+    judging.fact(ctx, NOT_THREADS, by_call.correct,
+                 f"after a plain call: {by_call.output[0]} (its copy ended at "
+                 f"{by_call.output[1]})")
+    judging.fact(ctx, LIST_SHARED, slot.correct, f"caller's list after join(): {slot.output}")
+    judging.fact(ctx, "Before join() the thread has not written yet: read results only after "
+                      "join()", order.correct,
+                 "list held {}, then {}".format(*order.output))
+    judging.fact(ctx, "A parlab.Counter argument is shared like the list", total.correct,
+                 f"value {total.output} = {initial} + {upper} increments made in the thread")
+    return ctx.result(figure="timeline_figure")
 
 
 def _python_threads(target, total: int, threads: int, *extra) -> int:
     """``threads`` threads share ``total`` pure-Python increments of one list slot."""
     slot = [0]
-    tasks.run_together([functools.partial(target, slot, k, *extra)
-                        for k in tasks.split(total, threads)])
+    run_together([functools.partial(target, slot, k, *extra) for k in split(total, threads)])
     return slot[0]
 
 
 def _counter_threads(total: int, threads: int, mode: str, release_gil: bool = True) -> int:
     """``threads`` threads share ``total`` increments of one parlab.Counter; the final count."""
     counter = parlab.Counter()
-    tasks.run_together([functools.partial(counter.increment, k, mode=mode, release_gil=release_gil)
-                        for k in tasks.split(total, threads)])
+    run_together([functools.partial(counter.increment, k, mode=mode, release_gil=release_gil)
+                  for k in split(total, threads)])
     return counter.value
+
+
+def exactly(total: int):
+    return total.__eq__
+
+
+def at_most(total: int):
+    # Racy variants: updates get lost, never invented, and the run completes.
+    return lambda v: 0 < v <= total
+
+
+def ns_per_increment(v: Variant, total: int) -> float:
+    return v.seconds * 1e9 / total
 
 
 @experiment("L3.2", title="A race: two threads increment one counter",
             lecture=LECTURE,
             shows="Unprotected load-then-store increments from two threads running at "
-                  "once lose updates; with the GIL held they take turns and lose none.",
+                  "once lose updates; with the GIL held they take turns and lose none. "
+                  "Running at once is also slower than taking turns: both threads fight "
+                  "over the one cache line holding the counter.",
             # Per thread. The C loop does a million increments in well under a
             # millisecond, less than it can take the second thread to get going
             # on a busy machine, so the Counter gets more of them than the
@@ -135,52 +196,57 @@ def _counter_threads(total: int, threads: int, mode: str, release_gil: bool = Tr
                    "full": dict(increments=1_000_000, kernel_increments=50_000_000)})
 def race(ctx: Context) -> Result:
     n, k = ctx.params["increments"], ctx.params["kernel_increments"]
-
-    def exactly(total):
-        return lambda v: v == total
-
-    def at_most(total):
-        # Variants whose lost updates are the lesson: the run completed and the
-        # count is possible (updates get lost, never invented). The losses
-        # themselves are reported in the lessons.
-        return lambda v: 0 < v <= total
-
-    ctx.measure(f"pure Python slot[0] += 1, 1 thread x {2 * n:,}",
-                lambda: _python_threads(tasks.add_one_each, 2 * n, 1),
-                backend="serial", check=exactly(2 * n), baseline=True)
-    py = ctx.measure(f"pure Python slot[0] += 1, 2 threads x {n:,}",
-                     lambda: _python_threads(tasks.add_one_each, 2 * n, 2),
-                     backend="threading.Thread", workers=2, check=at_most(2 * n))
-    ctx.measure(f"Counter racy, 1 thread x {2 * k:,}",
-                lambda: _counter_threads(2 * k, 1, "racy"),
-                backend="serial", release_gil=True, check=exactly(2 * k))
-    racy = ctx.measure(f"Counter racy, 2 threads x {k:,}, GIL released",
-                       lambda: _counter_threads(2 * k, 2, "racy", True),
-                       backend="threading.Thread", workers=2, release_gil=True,
-                       check=at_most(2 * k), trace=True)
-    held = ctx.measure(f"Counter racy, 2 threads x {k:,}, GIL held",
-                       lambda: _counter_threads(2 * k, 2, "racy", False),
-                       backend="threading.Thread", workers=2, release_gil=False,
-                       check=exactly(2 * k), trace=True)
+    lossy = "at most the total: updates may be lost, never invented"
+    py_one, py_two = ctx.compare(
+        ctx.plan(f"pure Python slot[0] += 1, 1 thread x {2 * n:,}",
+                 lambda: _python_threads(tasks.add_one_each, 2 * n, 1),
+                 backend="serial", check=exactly(2 * n), baseline=True,
+                 expected=f"exactly {2 * n:,}"),
+        ctx.plan(f"pure Python slot[0] += 1, 2 threads x {n:,}",
+                 lambda: _python_threads(tasks.add_one_each, 2 * n, 2),
+                 backend="threading.Thread", workers=2, check=at_most(2 * n), expected=lossy))
+    one = ctx.plan(f"Counter racy, 1 thread x {2 * k:,}", lambda: _counter_threads(2 * k, 1, "racy"),
+                   backend="serial", release_gil=True, check=exactly(2 * k),
+                   expected=f"exactly {2 * k:,}")
+    c_one, racy, held = ctx.compare(
+        one,
+        ctx.plan(f"Counter racy, 2 threads x {k:,}, GIL released",
+                 lambda: _counter_threads(2 * k, 2, "racy", True),
+                 backend="threading.Thread", workers=2, release_gil=True,
+                 check=at_most(2 * k), expected=lossy, trace=True),
+        ctx.plan(f"Counter racy, 2 threads x {k:,}, GIL held",
+                 lambda: _counter_threads(2 * k, 2, "racy", False),
+                 backend="threading.Thread", workers=2, release_gil=False,
+                 check=exactly(2 * k), expected=f"exactly {2 * k:,} (the threads take turns)",
+                 trace=True), versus_first=True)
 
     # The threads may still miss each other when the machine is busy: try
     # again a few times before concluding that nothing was lost.
-    attempt = 1
-    while racy == 2 * k and attempt < RACE_ATTEMPTS:
-        racy = _counter_threads(2 * k, 2, "racy", True)
+    count, attempt = racy.output, 1
+    while count == 2 * k and attempt < RACE_ATTEMPTS:
+        count = _counter_threads(2 * k, 2, "racy", True)
         attempt += 1
-    observed = f"lost {2 * k - racy:,} of {2 * k:,} updates (run {attempt})"
+    ctx.extras["counts"] = {py_one.name: (py_one.output, 2 * n),
+                            py_two.name: (py_two.output, 2 * n), c_one.name: (c_one.output, 2 * k),
+                            racy.name: (count, 2 * k), held.name: (held.output, 2 * k)}
+    observed = f"lost {2 * k - count:,} of {2 * k:,} updates (run {attempt})"
     if ctx.cores < 2:
-        observed += ("; only 1 core: the threads take turns, and an update is lost only "
-                     "when the OS switches threads between a load and its store, which is rare")
-    ctx.lesson(LOST_UPDATES, racy < 2 * k, observed)
-    ctx.lesson("With the GIL held the same racy increments lose nothing: the threads take turns",
-               held == 2 * k, f"count {held:,} of {2 * k:,}")
+        judging.skipped(ctx, LOST_UPDATES, observed + "; only 1 core: the threads take turns")
+    else:
+        judging.fact(ctx, LOST_UPDATES, count < 2 * k, observed)
+    judging.fact(ctx, "With the GIL held the same racy increments lose nothing: the threads "
+                      "take turns", held.output == 2 * k, f"count {held.output:,} of {2 * k:,}")
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    ctx.lesson(f"Pure-Python slot[0] += 1 in two threads loses nothing on CPython {version}: "
-               "since 3.10 the GIL changes hands only at loop back-edges and calls",
-               py == 2 * n, f"count {py:,} of {2 * n:,}")
-    return ctx.result()
+    judging.fact(ctx, f"Pure-Python slot[0] += 1 in two threads loses nothing on CPython "
+                      f"{version}: since 3.10 the GIL changes hands only at loop back-edges "
+                      "and calls", py_two.output == 2 * n, f"count {py_two.output:,} of {2 * n:,}")
+    if ctx.cores >= 2:
+        judging.timing(
+            ctx, CONTENTION, racy.seconds > held.seconds,
+            f"{ns_per_increment(racy, 2 * k):.2f} ns per increment at once, "
+            f"{ns_per_increment(held, 2 * k):.2f} ns taking turns, "
+            f"{ns_per_increment(c_one, 2 * k):.2f} ns in one thread", racy, held)
+    return ctx.result(figure="counts_figure")
 
 
 @experiment("L3.3", title="Locks: exact counts, at a price",
@@ -193,59 +259,38 @@ def race(ctx: Context) -> Result:
                    "full": dict(increments=10_000_000, many=100)})
 def locks(ctx: Context) -> Result:
     n, many = ctx.params["increments"], ctx.params["many"]
-
-    def exact(v):
-        return v == n
-
+    exact = f"exactly {n:,}"
     py_lock = functools.partial(_python_threads, tasks.add_one_each_locked, n)
-    ctx.measure("pure Python, 1 thread, no lock", lambda: _python_threads(tasks.add_one_each, n, 1),
-                backend="serial", check=exact, baseline=True)
-    ctx.measure("pure Python + threading.Lock, 1 thread",
-                lambda: py_lock(1, threading.Lock()), backend="serial", check=exact)
-    ctx.measure("pure Python + threading.Lock, 2 threads",
-                lambda: py_lock(2, threading.Lock()), backend="threading.Thread", workers=2,
-                check=exact)
-    ctx.measure(f"pure Python + threading.Lock, {many} threads",
-                lambda: py_lock(many, threading.Lock()), backend="threading.Thread",
-                workers=many, check=exact)
-    # Racy loses updates (L3.2): correct = a possible count, see there.
-    ctx.measure("Counter racy, 2 threads", lambda: _counter_threads(n, 2, "racy"),
-                backend="threading.Thread", workers=2, release_gil=True,
-                check=lambda v: 0 < v <= n)
-    counts = {}
-    for mode, threads in (("locked", 1), ("locked", 2), ("atomic", 2), ("locked", many)):
-        variant = f"Counter {mode}, {threads} thread{'s' * (threads > 1)}"
-        counts[variant] = ctx.measure(
-            variant, functools.partial(_counter_threads, n, threads, mode),
-            backend="serial" if threads == 1 else "threading.Thread", workers=threads,
-            release_gil=True, check=exact)
-
-    ctx.lesson("A lock, or an atomic add, makes the count exact",
-               all(v == n for v in counts.values()),
-               ", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f" (of {n:,})")
-    locked, racy = ctx.seconds("Counter locked, 2 threads"), ctx.seconds("Counter racy, 2 threads")
-    atomic = ctx.seconds("Counter atomic, 2 threads")
-    ctx.lesson("The lock costs time: locked increments are slower than racy ones",
-               locked > racy, f"locked {locked / racy:.1f}x, atomic {atomic / racy:.1f}x "
-                              "the racy time")
-    ctx.lesson("An atomic add is cheaper than a lock", atomic < locked,
-               f"atomic {atomic * 1e9 / n:.1f} ns, locked {locked * 1e9 / n:.1f} ns per increment")
-    crowds = (("pure-Python threads with threading.Lock",
-               f"pure Python + threading.Lock, {many} threads",
-               "pure Python, 1 thread, no lock", "pure Python + threading.Lock, 1 thread"),
-              ("threads on Counter locked", f"Counter locked, {many} threads",
-               "Counter locked, 1 thread", None))
-    for what, crowd, alone, alone_locked in crowds:
-        slower = ctx.seconds(crowd) / ctx.seconds(alone)
-        observed = f"{slower:.1f}x the time of '{alone}' (needs > 3x)"
-        if alone_locked:  # the lecture's single thread takes no lock: show the lock's share
-            locked_alone = ctx.seconds(crowd) / ctx.seconds(alone_locked)
-            observed += f"; {locked_alone:.1f}x that of '{alone_locked}'"
-        if ctx.cores < 2:
-            observed += "; only 1 core: the threads rarely run at the same moment"
-        ctx.lesson(f"{many} {what} are far slower than one thread doing every increment",
-                   slower > 3, observed)
-    return ctx.result()
+    py_alone, py_locked_alone, _, py_crowd = ctx.compare(
+        ctx.plan("pure Python, 1 thread, no lock", lambda: _python_threads(tasks.add_one_each, n, 1),
+                 backend="serial", check=exactly(n), baseline=True, expected=exact),
+        *[ctx.plan(f"pure Python + threading.Lock, {t} thread{'s' * (t > 1)}",
+                   lambda t=t: py_lock(t, threading.Lock()),
+                   backend="serial" if t == 1 else "threading.Thread", workers=t,
+                   check=exactly(n), expected=exact) for t in (1, 2, many)])
+    racy = ctx.plan("Counter racy, 2 threads", lambda: _counter_threads(n, 2, "racy"),
+                    backend="threading.Thread", workers=2, release_gil=True,
+                    check=at_most(n), expected="at most the total (updates get lost)")
+    guarded = [ctx.plan(f"Counter {mode}, {t} thread{'s' * (t > 1)}",
+                        functools.partial(_counter_threads, n, t, mode),
+                        backend="serial" if t == 1 else "threading.Thread", workers=t,
+                        release_gil=True, check=exactly(n), expected=exact)
+               for mode, t in (("locked", 1), ("locked", 2), ("atomic", 2), ("locked", many))]
+    racy, locked_alone, locked, atomic, locked_crowd = ctx.compare(racy, *guarded)
+    exact_ones = (locked_alone, locked, atomic, locked_crowd)
+    ctx.extras["counts"] = {v.name: (v.output, n) for v in (
+        py_alone, py_locked_alone, py_crowd, racy, *exact_ones)}
+    judging.fact(ctx, "A lock, or an atomic add, makes the count exact",
+                 all(v.correct for v in exact_ones),
+                 ", ".join(f"{v.name}: {v.output:,}" for v in exact_ones) + f" (of {n:,})")
+    judging.slower(ctx, "The lock costs time: locked increments are slower than racy ones",
+                   locked, racy, 1)
+    judging.faster(ctx, "An atomic add is cheaper than a lock", atomic, locked, 1)
+    for what, crowd, alone in (("pure-Python threads with threading.Lock", py_crowd, py_alone),
+                               ("threads on Counter locked", locked_crowd, locked_alone)):
+        judging.slower(ctx, f"{many} {what} are far slower than one thread doing every "
+                            "increment", crowd, alone, judging.CROWD_SLOWER)
+    return ctx.result(figure="counts_figure")
 
 
 @experiment("L3.4", title="Overlapping reading and computing (double buffering)",
@@ -285,33 +330,29 @@ def double_buffering(ctx: Context) -> Result:
     def distances_right(out) -> bool:
         return len(out) == len(want) and all(np.allclose(d, w) for d, w in zip(out, want))
 
-    pipelines = (("sequential", tasks.sequential, "serial", 1),
-                 ("double-buffered", tasks.double_buffered, "threading.Thread", 2))
+    pipelines = (("sequential", sequential, "serial", 1),
+                 ("double-buffered", double_buffered, "threading.Thread", 2))
+    pairs = {}
     for release in (True, False):
         read, compute = kernels(release)
-        mode = tasks.gil_word(release)
-        for how, pipeline, backend, workers in pipelines:
-            ctx.measure(f"{how}, io_wait + cdist, GIL {mode}",
-                        functools.partial(pipeline, read, compute, p["chunks"]),
-                        backend=backend, workers=workers, release_gil=release,
-                        check=distances_right, baseline=release and how == "sequential")
-    for how, pipeline, backend, workers in pipelines:
-        ctx.measure(f"{how}, time.sleep + pure-Python loop",
-                    functools.partial(pipeline, pure_read, pure_compute, p["chunks"]),
-                    backend=backend, workers=workers,
-                    check=lambda out: out == [py_value] * p["chunks"])
-
-    for label, text in (
-            ("io_wait + cdist, GIL released",
-             "Reading the next chunk while computing this one hides the reading time"),
-            ("time.sleep + pure-Python loop",
-             "Pure Python overlaps too: time.sleep lets go of the GIL while it waits")):
-        s = ctx.speedup(f"double-buffered, {label}", f"sequential, {label}")
-        # Waiting needs no core, so the overlap works on one core as well.
-        ctx.lesson(text, s > 1.3, f"{s:.2f}x over sequential (ideal 2x; needs > 1.3x)")
-    no_speedup_lesson(ctx, "With kernels holding the GIL the overlap disappears",
-                      "double-buffered, io_wait + cdist, GIL held",
-                      "sequential, io_wait + cdist, GIL held")
+        pairs[release] = ctx.compare(*[
+            ctx.plan(f"{how}, io_wait + cdist, GIL {tasks.gil_word(release)}",
+                     functools.partial(pipeline, read, compute, p["chunks"]),
+                     backend=backend, workers=workers, release_gil=release,
+                     check=distances_right)
+            for how, pipeline, backend, workers in pipelines], versus_first=True)
+    pure = ctx.compare(*[
+        ctx.plan(f"{how}, time.sleep + pure-Python loop",
+                 functools.partial(pipeline, pure_read, pure_compute, p["chunks"]),
+                 backend=backend, workers=workers, check=([py_value] * p["chunks"]).__eq__)
+        for how, pipeline, backend, workers in pipelines], versus_first=True)
+    # Waiting needs no core, so the overlap works on one core as well.
+    can = judging.faster(ctx, "Reading the next chunk while computing this one hides the "
+                              "reading time", pairs[True][1], pairs[True][0], judging.PIPELINE_GAIN)
+    judging.faster(ctx, "Pure Python overlaps too: time.sleep lets go of the GIL while it waits",
+                   pure[1], pure[0], judging.PIPELINE_GAIN)
+    judging.no_speedup(ctx, "With kernels holding the GIL the overlap disappears",
+                       pairs[False][1], pairs[False][0], can)
     return ctx.result()
 
 
@@ -328,7 +369,7 @@ def _timed(fn, *args) -> float:
                   "when the compiled loop releases the GIL (parlab released, numba "
                   "nogil=True) or parallelises itself (numba parallel=True).",
             sizes={"tiny": dict(samples=200_000, seed=3),
-                   "quick": dict(samples=80_000_000, seed=3),
+                   "quick": dict(samples=200_000_000, seed=3),
                    "full": dict(samples=1_000_000_000, seed=3)})
 def monte_carlo(ctx: Context) -> Result:
     n, seed = ctx.params["samples"], ctx.params["seed"]
@@ -338,52 +379,46 @@ def monte_carlo(ctx: Context) -> Result:
         return functools.partial(_count_hits_chunk, seed=seed, release_gil=release)
 
     # Every split of the stream must give exactly the serial count.
-    want = ctx.measure("count_hits, serial", lambda: parlab.count_hits(n, seed=seed),
-                       backend="serial", release_gil=True, check=hits_plausible(n),
-                       baseline=True)
-
-    def exact(total):
-        return total == want
-
-    for release in (True, False):
-        ctx.measure(f"count_hits GIL {tasks.gil_word(release)}, "
-                    f"{threads} threads, slots + sum",
-                    lambda: tasks.per_thread_slots(kernel(release), n, threads),
-                    backend="threading.Thread", workers=threads, release_gil=release,
-                    check=exact)
-    speedup_lesson(ctx, "count_hits with the GIL released: per-thread slots run in parallel",
-                   f"count_hits GIL released, {threads} threads, slots + sum",
-                   "count_hits, serial", threads)
-    no_speedup_lesson(ctx, "count_hits holding the GIL: the threads take turns",
-                      f"count_hits GIL held, {threads} threads, slots + sum",
-                      "count_hits, serial")
+    serial = ctx.plan("count_hits, serial", lambda: parlab.count_hits(n, seed=seed),
+                      backend="serial", release_gil=True, check=judging.hits_plausible(n),
+                      expected="pi within 6 standard deviations", baseline=True)
+    same = "the serial count, exactly"
+    serial, released, held = ctx.compare(serial, *[
+        ctx.plan(f"count_hits GIL {tasks.gil_word(release)}, {threads} threads, slots + sum",
+                 lambda release=release: per_thread_slots(kernel(release), n, threads),
+                 backend="threading.Thread", workers=threads, release_gil=release,
+                 check=lambda total: total == serial.output, expected=same)
+        for release in (True, False)])
+    can = judging.speedup(ctx, "count_hits with the GIL released: per-thread slots run in "
+                               "parallel", released, serial)
+    judging.no_speedup(ctx, "count_hits holding the GIL: the threads take turns",
+                       held, serial, can)
 
     compiled = numba_pi.compiled()
+    numba_lessons = (NUMBA_NOGIL, NUMBA_HELD, NUMBA_PARALLEL)
     if compiled is None:
-        ctx.lesson("numba versions (njit in threads, parallel=True)", False,
-                   "numba isn't installed (pip install numba): its rows are skipped")
-    else:
-        key = numba_pi.seed_key(seed)
-        ctx.measure("numba njit, serial", lambda: compiled.held(n, key, 0),
-                    backend="numba", check=exact)
-        for name, fn in (("njit (holds the GIL)", compiled.held),
-                         ("njit(nogil=True)", compiled.nogil)):
-            ctx.measure(f"numba {name}, {threads} threads, slots + sum",
-                        lambda fn=fn: tasks.per_thread_slots(
-                            functools.partial(_numba_chunk, fn, key), n, threads),
-                        backend="threading.Thread", workers=threads, check=exact)
-        ctx.measure("numba parallel=True (prange reduction)",
-                    lambda: compiled.parallel(n, key, 0), backend="numba", workers=threads,
-                    check=exact)
-        speedup_lesson(ctx, "numba compiled with nogil=True runs in parallel threads",
-                       f"numba njit(nogil=True), {threads} threads, slots + sum",
-                       "numba njit, serial", threads)
-        no_speedup_lesson(ctx, "numba without nogil=True (as the lecture writes it) holds the "
-                               "GIL: its threads take turns",
-                          f"numba njit (holds the GIL), {threads} threads, slots + sum",
-                          "numba njit, serial")
-        speedup_lesson(ctx, "numba parallel=True splits the loop over its own threads",
-                       "numba parallel=True (prange reduction)", "numba njit, serial", threads)
+        for text in numba_lessons:
+            judging.skipped(ctx, text, "numba isn't installed (pip install numba): "
+                                       "its rows are skipped")
+        return ctx.result()
+    key = numba_pi.seed_key(seed)
+    want = serial.output
+    nb_serial, nb_held, nb_nogil, nb_parallel = ctx.compare(
+        ctx.plan("numba njit, serial", lambda: compiled.held(n, key, 0), backend="numba",
+                 check=want.__eq__, expected=same),
+        *[ctx.plan(f"numba {name}, {threads} threads, slots + sum",
+                   lambda fn=fn: per_thread_slots(functools.partial(_numba_chunk, fn, key),
+                                                  n, threads),
+                   backend="threading.Thread", workers=threads, check=want.__eq__,
+                   expected=same)
+          for name, fn in (("njit (holds the GIL)", compiled.held),
+                           ("njit(nogil=True)", compiled.nogil))],
+        ctx.plan("numba parallel=True (prange reduction)", lambda: compiled.parallel(n, key, 0),
+                 backend="numba", workers=threads, check=want.__eq__, expected=same),
+        versus_first=True)
+    can = judging.speedup(ctx, NUMBA_NOGIL, nb_nogil, nb_serial)
+    judging.no_speedup(ctx, NUMBA_HELD, nb_held, nb_serial, can)
+    judging.speedup(ctx, NUMBA_PARALLEL, nb_parallel, nb_serial, threads)
     return ctx.result()
 
 

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from parlab.experiments._base import Context, Result, experiment
-from parlab.experiments._fair import no_speedup_lesson, oversubscribed_lesson, speedup_lesson
-from parlab.experiments._jobs import measure_job, variant_name
-from parlab.reference import tasks
+from parlab.experiments import judging
+from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.runners import job_plan, run_apply_async, run_serial, run_threads, warm_up
+from parlab.workloads import tasks
 
 LECTURE = "004_abaece415b4470b8.txt"
 BEST_AT_CORES = "The best BLAS thread count is the core count"
@@ -22,40 +22,41 @@ OVERSUBSCRIBED = "More BLAS threads than cores give no further speedup"
             shows="Compute-heavy pure-Python threads get no speedup; processes do, each "
                   "with its own GIL; a kernel that releases the GIL speeds up in threads.",
             sizes={"tiny": dict(task_seconds=0.01),
-                   "quick": dict(task_seconds=0.1),
+                   "quick": dict(task_seconds=0.25),
                    "full": dict(task_seconds=1.0)})
 def gil(ctx: Context) -> Result:
     workers = ctx.cores  # one task per core
     jobs = tasks.lecture_jobs(workers, ctx.params["task_seconds"])
     py, released, held = jobs["long_comp"], jobs["cpu_work released"], jobs["cpu_work held"]
 
-    def measure(job, how, runner, backend, **kw):
+    def plan(job, how, runner, backend, **kw):
         # Only the returned values are checked: the shared dict is a lecture 002 lesson.
-        measure_job(ctx, job, how, runner, backend=backend, shares_memory=False,
-                    workers=1 if backend == "serial" else workers, **kw)
-        return variant_name(job, how)
+        return job_plan(ctx, job, how, runner, backend=backend, shares_memory=False,
+                        workers=1 if backend == "serial" else workers, **kw)
 
-    py_serial = measure(py, "serial", tasks.run_serial, "serial", baseline=True)
-    py_threads = measure(py, "threads", tasks.run_threads, "threading.Thread")
     with ctx.mp.Pool(workers) as pool:
-        tasks.warm_up(pool, workers)
-        py_procs = measure(py, "processes", functools.partial(tasks.run_apply_async, pool),
-                           "multiprocessing.Pool")
-    c_serial = measure(released, "serial", tasks.run_serial, "serial")
-    c_threads = measure(released, "threads", tasks.run_threads, "threading.Thread", trace=True)
-    held_threads = measure(held, "threads", tasks.run_threads, "threading.Thread", trace=True)
+        warm_up(pool, workers)
+        py_serial, py_threads, py_procs = ctx.compare(
+            plan(py, "serial", run_serial, "serial", baseline=True),
+            plan(py, "threads", run_threads, "threading.Thread"),
+            plan(py, "processes", functools.partial(run_apply_async, pool),
+                 "multiprocessing.Pool"))
+    c_serial, c_threads, held_threads = ctx.compare(
+        plan(released, "serial", run_serial, "serial"),
+        plan(released, "threads", run_threads, "threading.Thread", trace=True),
+        plan(held, "threads", run_threads, "threading.Thread", trace=True), versus_first=True)
 
-    no_speedup_lesson(ctx, "Pure-Python computing threads get no speedup: one GIL, one thread "
-                           "at a time", py_threads, py_serial)
-    speedup_lesson(ctx, "Processes, each with its own GIL, speed the same code up",
-                   py_procs, py_serial, workers)
-    speedup_lesson(ctx, "cpu_work with the GIL released speeds up in threads",
-                   c_threads, c_serial, workers)
-    no_speedup_lesson(ctx, "cpu_work holding the GIL does not", held_threads, c_serial)
+    by_procs = judging.speedup(ctx, "Processes, each with its own GIL, speed the same code up",
+                               py_procs, py_serial, workers)
+    judging.no_speedup(ctx, "Pure-Python computing threads get no speedup: one GIL, one "
+                            "thread at a time", py_threads, py_serial, by_procs)
+    can = judging.speedup(ctx, "cpu_work with the GIL released speeds up in threads",
+                          c_threads, c_serial, workers)
+    judging.no_speedup(ctx, "cpu_work holding the GIL does not", held_threads, c_serial, can)
     return ctx.result()
 
 
-def _blas_thread_counts(cores: int) -> list[int]:
+def blas_thread_counts(cores: int) -> list[int]:
     """1, 2, ..., cores on small machines; powers of two and the core count on big ones."""
     if cores <= 8:
         return list(range(1, cores + 1))
@@ -80,26 +81,28 @@ def blas_threads(ctx: Context) -> Result:
         with threadpool_limits(limits=threads, user_api="blas"):
             return a @ b
 
-    counts = _blas_thread_counts(ctx.cores) + [2 * ctx.cores]  # the last oversubscribes
-    names = {k: f"a @ b, {k} BLAS thread{'s' * (k > 1)}" for k in counts}
-    for k in counts:
-        ctx.measure(names[k], functools.partial(product, k),
-                    backend="threadpoolctl.threadpool_limits", workers=k,
-                    check=product_right, baseline=k == 1)
-    speedup_lesson(ctx, "More BLAS threads make the one call faster, up to the cores",
-                   names[ctx.cores], names[1], ctx.cores)
-    best = min(counts, key=lambda k: ctx.seconds(names[k]))
-    oversubscribed_lesson(ctx, OVERSUBSCRIBED, names[2 * ctx.cores], names[ctx.cores])
+    counts = blas_thread_counts(ctx.cores) + [2 * ctx.cores]  # the last oversubscribes
+    variants = dict(zip(counts, ctx.compare(*[
+        ctx.plan(f"a @ b, {k} BLAS thread{'s' * (k > 1)}", functools.partial(product, k),
+                 backend="threadpoolctl.threadpool_limits", workers=k,
+                 check=product_right, baseline=k == 1) for k in counts])))
+    at_cores = variants[ctx.cores]
+    can = judging.speedup(ctx, "More BLAS threads make the one call faster, up to the cores",
+                          at_cores, variants[1])
+    judging.oversubscribed(ctx, OVERSUBSCRIBED, variants[2 * ctx.cores], at_cores, can)
     if ctx.cores < 2:
-        ctx.lesson(BEST_AT_CORES, False, "only 1 core: no thread count to compare it with")
+        judging.skipped(ctx, BEST_AT_CORES, "only 1 core: no thread count to compare it with")
     else:
-        near = ctx.seconds(names[ctx.cores]) <= 1.1 * ctx.seconds(names[best])
-        ctx.lesson(BEST_AT_CORES, near,
-                   f"fastest with {best} of {counts}; {ctx.cores} threads within 10% of it: {near}")
-    return ctx.result()
+        best = min(variants.values(), key=lambda v: v.seconds)
+        near = at_cores.seconds <= judging.NEAR_BEST * best.seconds
+        judging.timing(ctx, BEST_AT_CORES, near,
+                       f"fastest: {best.name}; {at_cores.name} takes "
+                       f"{at_cores.seconds / best.seconds:.2f}x its time (needs <= "
+                       f"{judging.NEAR_BEST:.2f}x)", *variants.values())
+    return ctx.result(figure="threads_curve_figure")
 
 
-def _grid(cores: int, counts: list[int]) -> list[tuple[int, int]]:
+def grid(cores: int, counts: list[int]) -> list[tuple[int, int]]:
     """(processes, threads) pairs from ``counts`` that fit the cores, and two that
     oversubscribe them."""
     fits = [(p, t) for p, t in itertools.product(counts, counts) if p * t <= cores]
@@ -121,31 +124,35 @@ def processes_x_threads(ctx: Context) -> Result:
     def sums_right(out) -> bool:
         return np.allclose(out, want, rtol=1e-9, atol=1e-9 * n * n)
 
-    grid = _grid(ctx.cores, ctx.worker_counts())
-    names = {}
-    for procs in sorted({p for p, _ in grid}):
+    pairs = grid(ctx.cores, ctx.worker_counts())
+    cells = {}
+    for procs in sorted({p for p, _ in pairs}):
         with ctx.mp.Pool(procs) as pool:
-            tasks.warm_up(pool, procs)
-            for threads in sorted(t for p, t in grid if p == procs):
-                job = functools.partial(tasks.matmul_job, n=n, threads=threads)
-                names[procs, threads] = f"{procs} processes x {threads} threads"
-                ctx.measure(names[procs, threads],
-                            functools.partial(pool.map, job, seeds, chunksize=1),
-                            backend="multiprocessing.Pool", workers=procs * threads,
-                            check=sums_right, baseline=(procs, threads) == (1, 1))
+            warm_up(pool, procs)
+            threads = sorted(t for p, t in pairs if p == procs)
+            measured = ctx.compare(*[
+                ctx.plan(f"{procs} processes x {t} threads",
+                         functools.partial(pool.map, functools.partial(
+                             tasks.matmul_job, n=n, threads=t), seeds, chunksize=1),
+                         backend="multiprocessing.Pool", workers=procs * t,
+                         check=sums_right, baseline=(procs, t) == (1, 1)) for t in threads])
+            cells.update(zip(((procs, t) for t in threads), measured))
+    ctx.extras["grid"] = {pair: v.seconds for pair, v in cells.items()}
 
     def fits(pair):
         return pair[0] * pair[1] <= ctx.cores
 
-    best = min(names, key=lambda pair: ctx.seconds(names[pair]))
-    best_fit = min(filter(fits, names), key=lambda pair: ctx.seconds(names[pair]))
-    over = min(itertools.filterfalse(fits, names), key=lambda pair: ctx.seconds(names[pair]))
-    ctx.lesson("The fastest combination keeps processes x threads within the cores",
-               fits(best), f"fastest: {names[best]} on {ctx.cores} cores")
-    slower = ctx.seconds(names[over]) / ctx.seconds(names[best_fit])
-    ctx.lesson("Oversubscribing (processes x threads > cores) is slower than the best "
-               "combination that fits", slower > 1.05,
-               f"best oversubscribed, {names[over]}: {slower:.2f}x the time of {names[best_fit]}")
-    speedup_lesson(ctx, "Using every core, by processes or threads, beats one process with "
-                        "one thread", names[best_fit], names[1, 1], ctx.cores)
-    return ctx.result()
+    def fastest(pairs):
+        return min(pairs, key=lambda pair: cells[pair].seconds)
+
+    best, best_fit = fastest(cells), fastest(filter(fits, cells))
+    over = fastest(itertools.filterfalse(fits, cells))
+    judging.timing(ctx, "The fastest combination keeps processes x threads within the cores",
+                   fits(best), f"fastest: {cells[best].name} on {ctx.cores} cores",
+                   *cells.values())
+    judging.slower(ctx, "Oversubscribing (processes x threads > cores) is slower than the "
+                        "best combination that fits", cells[over], cells[best_fit],
+                   judging.OVERSUBSCRIBED_LOSS)
+    judging.speedup(ctx, "Using every core, by processes or threads, beats one process with "
+                         "one thread", cells[best_fit], cells[1, 1], ctx.cores)
+    return ctx.result(figure="grid_figure")

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-import threading
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -74,55 +73,6 @@ def fill_rows(D: Any, X: Sequence[Sequence[float]], start: int, stop: int) -> No
 def numpy_row(D: np.ndarray, X: np.ndarray, i: int) -> None:
     """Row ``i`` of the distance matrix in one vectorised NumPy expression."""
     D[i] = np.sqrt(np.sum((X[i] - X) ** 2, axis=-1))
-
-
-def start_and_join(target: Callable[..., Any], args: Iterable[tuple]) -> None:
-    """Start one thread per argument tuple, then wait for all.
-
-    Each thread runs as soon as it starts: unlike :func:`tasks.run_together`
-    there is no barrier, so a run of thousands of threads (one per cell)
-    need not keep them all alive at once. Re-raises the first exception a
-    thread raised: a failed task must not leave an incomplete matrix behind.
-    """
-    errors: list[BaseException] = []
-
-    def run(*a: Any) -> None:
-        try:
-            target(*a)
-        except BaseException as exc:  # handed to the caller below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=a) for a in args]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
-def thread_per_cell(X: Sequence[Sequence[float]]) -> Matrix:
-    """The distance matrix with one thread for every cell (n * n threads)."""
-    n = len(X)
-    D = zeros(n, n)
-    start_and_join(fill_cell, ((D, X, i, j) for i in range(n) for j in range(n)))
-    return D
-
-
-def thread_per_row(X: Sequence[Sequence[float]]) -> Matrix:
-    """The distance matrix with one thread for every row (n threads)."""
-    n = len(X)
-    D = zeros(n, n)
-    start_and_join(fill_rows, ((D, X, i, i + 1) for i in range(n)))
-    return D
-
-
-def numpy_thread_per_row(X: np.ndarray) -> np.ndarray:
-    """The distance matrix with one thread per row, each row vectorised."""
-    n = len(X)
-    D = np.zeros((n, n))
-    start_and_join(numpy_row, ((D, X, i) for i in range(n)))
-    return D
 
 
 def cdist_loop(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:

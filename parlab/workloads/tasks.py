@@ -8,10 +8,10 @@ with whom. The parlab kernels get the same shape in :func:`kernel_io` and
 :func:`kernel_comp`. Every task is a module-level function (bound with
 :func:`functools.partial`) so processes can run it too.
 
-Also here: the runners that start such tasks serially, in threads, in a
-``multiprocessing.Pool`` or a ``concurrent.futures`` executor, and the small
-shared-state programs of lecture 003 (counters, a prime search writing into
-its argument, a double-buffered read/compute loop).
+Also here: the small shared-state programs of lecture 003 (counters, a
+prime search writing into its argument) and the matrix products of lecture
+004. How tasks are started (threads, pools) is in
+:mod:`parlab.experiments.runners`; an ``outcome`` below is its ``Outcome``.
 """
 from __future__ import annotations
 
@@ -20,13 +20,12 @@ import functools
 import math
 import threading
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import parlab
-from parlab.reference.distance import start_and_join
 
 Task = Callable[[int, dict], Any]
 
@@ -110,11 +109,11 @@ class Job:
     def n(self) -> int:
         return len(self.expected)
 
-    def returned_right(self, outcome: "Outcome") -> bool:
+    def returned_right(self, outcome) -> bool:
         """Every task returned its expected value."""
         return list(outcome.returned) == list(self.expected)
 
-    def shared_right(self, outcome: "Outcome") -> bool:
+    def shared_right(self, outcome) -> bool:
         """The caller's dict holds every result (true only where memory is shared)."""
         return outcome.shared == dict(enumerate(self.expected))
 
@@ -146,73 +145,6 @@ def lecture_jobs(n_tasks: int, seconds: float) -> dict[str, Job]:
                         functools.partial(kernel_comp, iterations=c_iters, release_gil=release),
                         (c_value,) * n_tasks, release))
     return {job.name: job for job in jobs}
-
-
-# --- running n tasks --------------------------------------------------------
-
-class Outcome(NamedTuple):
-    """What the caller sees after running tasks ``0..n-1``."""
-
-    shared: dict  # the dict handed to every task, as the caller sees it afterwards
-    returned: list  # each task's return value, in task order
-
-
-def run_serial(task: Task, n: int) -> Outcome:
-    """Run the tasks one after the other in this thread."""
-    shared: dict = {}
-    return Outcome(shared, [task(i, shared) for i in range(n)])
-
-
-def run_threads(task: Task, n: int) -> Outcome:
-    """One ``threading.Thread`` per task; results are read from the shared dict.
-
-    ``Thread`` drops return values, so like the lecture we rely on the dict the
-    threads share with us.
-    """
-    shared: dict = {}
-    run_together([functools.partial(task, i, shared) for i in range(n)])
-    return Outcome(shared, [shared.get(i) for i in range(n)])
-
-
-def run_apply_async(pool, task: Task, n: int) -> Outcome:
-    """``pool.apply_async`` per task; return values come back through ``get()``."""
-    shared: dict = {}
-    pending = [pool.apply_async(task, (i, shared)) for i in range(n)]
-    return Outcome(shared, [p.get() for p in pending])
-
-
-def run_submit(executor, task: Task, n: int) -> Outcome:
-    """``executor.submit`` per task (thread or process executor); ``result()`` collects."""
-    shared: dict = {}
-    futures = [executor.submit(task, i, shared) for i in range(n)]
-    return Outcome(shared, [f.result() for f in futures])
-
-
-def warm_up(pool, workers: int) -> None:
-    """Make a fresh pool start all its workers so their start-up isn't timed.
-
-    Works for ``multiprocessing.Pool`` and ``concurrent.futures`` executors:
-    each worker picks up one short nap while the others are still busy.
-    """
-    list(pool.map(nap, [0.05] * workers, chunksize=1))
-
-
-def run_together(calls: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run each call in its own thread, all released at once by a barrier.
-
-    Returns the calls' results in order; re-raises the first exception a
-    thread raised. The barrier makes the threads really overlap, so that
-    races and GIL effects show even for short calls.
-    """
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def worker(j: int) -> None:
-        barrier.wait()
-        results[j] = calls[j]()
-
-    start_and_join(worker, ((j,) for j in range(len(calls))))
-    return results
 
 
 # --- lecture 003: arguments, counters, overlapping ---------------------------
@@ -258,63 +190,6 @@ def add_one_each_locked(slot: list, n: int, lock: threading.Lock) -> None:
     for _ in range(n):
         with lock:
             slot[0] = slot[0] + 1
-
-
-def split(total: int, parts: int) -> list[int]:
-    """``total`` as ``parts`` near-equal non-negative integers."""
-    q, r = divmod(total, parts)
-    return [q + (k < r) for k in range(parts)]
-
-
-def sequential(read: Callable[[int], Any], compute: Callable[[Any], Any],
-               n: int) -> list[Any]:
-    """Read chunk k, then compute on it, for k = 0..n-1."""
-    return [compute(read(k)) for k in range(n)]
-
-
-def double_buffered(read: Callable[[int], Any], compute: Callable[[Any], Any],
-                    n: int) -> list[Any]:
-    """Read chunk k+1 in a thread while this thread computes chunk k.
-
-    Two buffers: the one being filled by the reader thread and the one being
-    computed on; they swap at each step.
-    """
-    if n == 0:
-        return []
-    incoming: list[Any] = [None]
-
-    def fill(k: int) -> None:
-        incoming[0] = read(k)
-
-    reader = threading.Thread(target=fill, args=(0,))
-    reader.start()
-    out = []
-    for k in range(n):
-        reader.join()
-        current = incoming[0]
-        if k + 1 < n:
-            reader = threading.Thread(target=fill, args=(k + 1,))
-            reader.start()
-        out.append(compute(current))
-    return out
-
-
-def per_thread_slots(count: Callable[[int, int], int], n: int, threads: int) -> int:
-    """Split ``n`` samples over threads, one result slot each, then reduce.
-
-    Thread j calls ``count(size_j, start_j)`` on its own share of the samples
-    and writes into ``slots[j]`` only, so no two threads touch the same
-    memory and no lock is needed; the sum afterwards is the reduction.
-    """
-    sizes = split(n, threads)
-    starts = [sum(sizes[:j]) for j in range(threads)]
-    slots = [0] * threads
-
-    def fill(j: int) -> None:
-        slots[j] = count(sizes[j], starts[j])
-
-    run_together([functools.partial(fill, j) for j in range(threads)])
-    return sum(slots)
 
 
 # --- lecture 004: NumPy's own threads ----------------------------------------

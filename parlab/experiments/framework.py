@@ -1,0 +1,389 @@
+"""The experiment framework: registry, context, measured variants, lessons, results.
+
+An experiment is a function decorated with :func:`experiment`. It receives a
+:class:`Context` and
+
+- measures variants: ``v = ctx.measure(name, fn, ...)`` times ``fn()`` and
+  returns a :class:`Variant`; ``a, b = ctx.compare(ctx.plan(...), ctx.plan(...))``
+  times several variants interleaved (A B A B ...), so that a change in the
+  machine's load hits every side of a comparison alike;
+- states lessons through :mod:`parlab.experiments.judging`, handing it the
+  variants themselves;
+- returns ``ctx.result(figure=...)``, a :class:`Result`.
+
+How work is started (threads, pools, ...) is in :mod:`parlab.experiments.runners`;
+drawing is in :mod:`parlab.plot`.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import statistics
+import time
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+from parlab.experiments._load import Load, LoadMeter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCALES = ("tiny", "quick", "full")
+VERDICTS = ("holds", "fails", "inconclusive", "skipped")
+TABLE_COLUMNS = [
+    "experiment", "variant", "backend", "workers", "release_gil",
+    "seconds", "speedup", "speedup_over", "expected", "correct",
+]
+LESSON_COLUMNS = ["experiment", "lesson", "verdict", "holds", "observed"]
+REPEATS = {"tiny": 1, "quick": 3, "full": 5}
+MATCHES_REFERENCE = "matches the reference"
+# What the report calls each lecture, by the number its file name starts with.
+LECTURE_TITLES = {
+    "000": "Lecture 000: a distance matrix, from threads to processes",
+    "001": "Lecture 001: multiprocessing, thread pools and joblib",
+    "002": "Lecture 002: threads, processes and concurrent.futures",
+    "003": "Lecture 003: threads, races, locks and numba",
+    "004": "Lecture 004: the GIL, NumPy's own threads, processes x threads",
+    "005": "Beyond the lectures: Dask, from one machine to a cluster",
+}
+
+# A function drawing a Result, or the name of one in parlab.plot.
+FigureFactory = Union[Callable[["Result"], Any], str]
+
+
+# ---------------------------------------------------------------- registry
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    id: str
+    title: str
+    lecture: str
+    shows: str
+    sizes: dict[str, dict[str, Any]]
+    func: Callable[["Context"], "Result"]
+
+
+REGISTRY: dict[str, Spec] = {}
+
+
+def experiment(id: str, *, title: str, lecture: str, shows: str,
+               sizes: dict[str, dict[str, Any]]):
+    """Register an experiment; ``sizes`` maps every scale to its parameters."""
+    missing = set(SCALES) - set(sizes)
+    if missing:
+        raise ValueError(f"experiment {id}: sizes lack scales {sorted(missing)}")
+
+    def register(func: Callable[["Context"], "Result"]):
+        if id in REGISTRY:
+            raise ValueError(f"experiment {id} registered twice")
+        REGISTRY[id] = Spec(id, title, lecture, shows, sizes, func)
+        return func
+
+    return register
+
+
+def check_scale(scale: object, source: str = "scale") -> str:
+    """``scale`` if it names a scale, else a ValueError naming ``source``."""
+    if scale not in SCALES:
+        raise ValueError(f"{source} must be one of {', '.join(SCALES)}; got {scale!r}")
+    return scale  # type: ignore[return-value]
+
+
+def default_scale() -> str:
+    """The scale named by ``PARLAB_SCALE`` (notebooks and CI set it), else quick."""
+    return check_scale(os.environ.get("PARLAB_SCALE", "quick"), "PARLAB_SCALE")
+
+
+def lecture_title(lecture: str) -> str:
+    """The title of a lecture file (``"000_....txt"``), or the name itself if unknown."""
+    return LECTURE_TITLES.get(lecture.split("_", 1)[0], lecture)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------- variants and lessons
+
+@dataclasses.dataclass(eq=False)
+class Plan:
+    """A variant not measured yet: made by :meth:`Context.plan`."""
+
+    name: str
+    fn: Callable[[], Any]
+    backend: str
+    workers: int = 1
+    release_gil: bool | None = None
+    check: Callable[[Any], bool] | None = None
+    expected: str = MATCHES_REFERENCE
+    baseline: bool = False
+    trace: bool = False
+    speedup_over: "Variant | Plan | None" = None
+    # The last run's output, set once every plan of a comparison has run: a
+    # check may compare with another plan's output (say the serial run's).
+    output: Any = None
+
+
+@dataclasses.dataclass(eq=False)
+class Variant:
+    """One measured way of doing the work: a row of the result table.
+
+    Lessons take variants, never their names. ``output`` is what the last
+    run returned; ``correct`` whether it is what this variant should produce
+    (``expected`` says what that is); ``load`` how busy the machine was
+    while it was measured.
+    """
+
+    name: str
+    backend: str
+    workers: int
+    release_gil: bool | None
+    seconds: float
+    times: list[float]
+    output: Any
+    correct: bool
+    expected: str
+    load: Load
+    over: "Variant | None" = None
+
+    def speedup(self, over: "Variant | None" = None) -> float:
+        """How many times faster than ``over`` (default: the variant it is shown against)."""
+        over = over or self.over
+        if over is None:
+            raise ValueError(f"variant {self.name!r}: speedup over what?")
+        return over.seconds / self.seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class Lesson:
+    text: str
+    verdict: str
+    observed: str
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == "holds"
+
+
+# ---------------------------------------------------------------- results
+
+@dataclasses.dataclass
+class Result:
+    """What one experiment measured and what it concluded."""
+
+    id: str
+    title: str
+    scale: str
+    table: "pd.DataFrame"
+    lessons: "pd.DataFrame"
+    load: Load = dataclasses.field(default_factory=Load)
+    wall_s: float = 0.0  # how long the whole experiment took, set-up included
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    figure_factory: FigureFactory | None = None
+
+    def figure(self):
+        """A matplotlib Figure telling this experiment's story."""
+        from parlab import plot
+
+        factory = self.figure_factory or plot.speedup_figure
+        if isinstance(factory, str):
+            factory = getattr(plot, factory)
+        return factory(self)
+
+    def verdicts(self) -> dict[str, int]:
+        """How many lessons got each verdict."""
+        counts = self.lessons.verdict.value_counts()
+        return {v: int(counts.get(v, 0)) for v in VERDICTS}
+
+    def _repr_html_(self) -> str:
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", None):
+            return (f"<h4>{self.id}: {self.title}</h4>" + self.table.to_html(index=False)
+                    + self.lessons.to_html(index=False)
+                    + f"<p>While measuring: {self.load.describe()}.</p>")
+
+
+# ---------------------------------------------------------------- context
+
+class Context:
+    """Handed to an experiment: its sizes, the machine, and the recorders."""
+
+    def __init__(self, spec: Spec, scale: str, start_method: str | None = None):
+        self.spec = spec
+        self.scale = check_scale(scale)
+        self.params: dict[str, Any] = dict(spec.sizes[scale])
+        self.cores: int = usable_cores()
+        self.repeats: int = REPEATS[scale]
+        self.start_method = start_method
+        self.variants: list[Variant] = []
+        self.lessons: list[Lesson] = []
+        self.load = Load(cores=self.cores)
+        self.extras: dict[str, Any] = {}
+        self._baseline: Variant | None = None
+        self._trace = None  # the Trace recording the current run, if any
+
+    @property
+    def mp(self):
+        """The multiprocessing context every process pool must be made from."""
+        return multiprocessing.get_context(self.start_method)
+
+    def worker_counts(self, *, oversubscribe: int | None = None) -> list[int]:
+        """1, half the cores, all the cores and optionally an oversubscribed count."""
+        counts = {1, max(1, self.cores // 2), self.cores}
+        if oversubscribe:
+            counts.add(oversubscribe)
+        return sorted(counts)
+
+    def plan(self, name: str, fn: Callable[[], Any], *, backend: str, workers: int = 1,
+             release_gil: bool | None = None, check: Callable[[Any], bool] | None = None,
+             expected: str = MATCHES_REFERENCE, baseline: bool = False, trace: bool = False,
+             speedup_over: "Variant | Plan | None" = None) -> Plan:
+        """A variant to measure with :meth:`compare`.
+
+        ``check(output)`` says whether the output is what this variant should
+        produce, described by ``expected``. ``baseline=True`` marks the
+        variant speedups are shown against (default: the first one measured);
+        ``speedup_over`` names another one for this row alone (where the
+        baseline does a different amount of work). ``trace=True`` records the
+        last run with :func:`parlab.trace` for the figure's GIL timeline.
+        """
+        if any(v.name == name for v in self.variants):
+            raise ValueError(f"{self.spec.id}: variant {name!r} measured twice")
+        return Plan(name, fn, backend, int(workers), release_gil, check, expected,
+                    baseline, trace, speedup_over)
+
+    def compare(self, *plans: Plan, repeats: int | None = None,
+                versus_first: bool = False) -> list[Variant]:
+        """Measure the plans interleaved, A B C A B C ...; each gets its median time.
+
+        Interleaving spreads a change in the machine's load over every variant
+        of a comparison instead of letting it land on one. ``versus_first=True``
+        shows the speedups of this comparison over its first plan (unless a
+        plan names its own ``speedup_over``).
+        """
+        if versus_first:
+            for p in plans:
+                p.speedup_over = p.speedup_over or plans[0]
+        names = [p.name for p in plans]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.spec.id}: variant names repeat in {names}")
+        n = repeats or self.repeats
+        times: list[list[float]] = [[] for _ in plans]
+        # One window for the whole comparison: the kernel counts CPU time in
+        # 10 ms ticks, too coarse to read around each short run.
+        with LoadMeter(self.cores) as meter:
+            for r in range(n):
+                for i, p in enumerate(plans):
+                    with self._maybe_trace(p.name, p.trace and r == n - 1):
+                        t0 = time.perf_counter()
+                        p.output = p.fn()
+                        times[i].append(time.perf_counter() - t0)
+        self.load = self.load + meter.load
+        measured: dict[int, Variant] = {}
+        for i, p in enumerate(plans):
+            v = Variant(p.name, p.backend, p.workers, p.release_gil,
+                        statistics.median(times[i]), times[i], p.output,
+                        bool(p.check(p.output)) if p.check is not None else True,
+                        p.expected, meter.load)
+            measured[id(p)] = v
+            if p.baseline or self._baseline is None:
+                self._baseline = v
+            self.variants.append(v)
+        for p in plans:
+            over = p.speedup_over
+            measured[id(p)].over = measured.get(id(over), over) if over is not None else None
+        return [measured[id(p)] for p in plans]
+
+    def measure(self, name: str, fn: Callable[[], Any], **kwargs: Any) -> Variant:
+        """Measure one variant (the arguments of :meth:`plan`); return it."""
+        return self.compare(self.plan(name, fn, **kwargs))[0]
+
+    @contextlib.contextmanager
+    def _maybe_trace(self, variant: str, on: bool):
+        if not on:
+            yield
+            return
+        from parlab.tracing import trace
+
+        with trace(cpu_time=True) as tr:
+            self._trace = tr
+            try:
+                yield
+            finally:
+                self._trace = None
+        self.extras.setdefault("traces", {})[variant] = tr
+
+    def span(self, name: str):
+        """Mark a stretch of Python code on the timeline of the run being traced
+        (a no-op in runs that are not traced)."""
+        return self._trace.span(name) if self._trace is not None else contextlib.nullcontext()
+
+    @property
+    def baseline(self) -> Variant:
+        """The variant speedups are shown against unless a row names another."""
+        if self._baseline is None:
+            raise ValueError(f"{self.spec.id}: nothing measured yet")
+        return self._baseline
+
+    def lesson(self, text: str, verdict: str, observed: str) -> Lesson:
+        """Record a lesson; :mod:`parlab.experiments.judging` decides the verdict."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}; got {verdict!r}")
+        lesson = Lesson(text, verdict, observed)
+        self.lessons.append(lesson)
+        return lesson
+
+    def result(self, figure: FigureFactory | None = None) -> Result:
+        import pandas as pd
+
+        rows = []
+        for v in self.variants:
+            over = v.over or self.baseline
+            rows.append(dict(experiment=self.spec.id, variant=v.name, backend=v.backend,
+                             workers=v.workers, release_gil=v.release_gil,
+                             seconds=v.seconds, speedup=v.speedup(over),
+                             speedup_over=over.name, expected=v.expected, correct=v.correct))
+        table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+        table["release_gil"] = table["release_gil"].astype(object)
+        table["speedup"] = table["speedup"].astype(float)
+        lessons = pd.DataFrame(
+            [dict(experiment=self.spec.id, lesson=le.text, verdict=le.verdict,
+                  holds=le.holds, observed=le.observed) for le in self.lessons],
+            columns=LESSON_COLUMNS)
+        return Result(self.spec.id, self.spec.title, self.scale, table, lessons,
+                      load=self.load, extras=self.extras, figure_factory=figure)
+
+
+# ---------------------------------------------------------------- running
+
+def catalog() -> "pd.DataFrame":
+    """Every registered experiment: id, title, lecture file, lecture title, what it shows."""
+    import pandas as pd
+
+    rows = [dict(id=s.id, title=s.title, lecture=s.lecture,
+                 lecture_title=lecture_title(s.lecture), shows=s.shows)
+            for s in sorted(REGISTRY.values(), key=lambda s: _id_key(s.id))]
+    return pd.DataFrame(rows, columns=["id", "title", "lecture", "lecture_title", "shows"])
+
+
+def _id_key(id: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in id.lstrip("L").split("."))
+
+
+def run(id: str, *, scale: str | None = None, start_method: str | None = None) -> Result:
+    """Run one experiment by id (``"L0.6"``) at ``scale`` (tiny, quick or full)."""
+    if id not in REGISTRY:
+        ids = sorted(REGISTRY, key=_id_key)
+        raise ValueError(f"unknown experiment {id!r}; choose from {', '.join(ids)}")
+    spec = REGISTRY[id]
+    ctx = Context(spec, check_scale(scale) if scale is not None else default_scale(),
+                  start_method)
+    t0 = time.perf_counter()
+    result = spec.func(ctx)
+    result.wall_s = time.perf_counter() - t0
+    return result

@@ -1,1 +1,0 @@
-"""The lectures' own approaches, rewritten in pure Python."""

@@ -1,0 +1,111 @@
+"""Work for a Dask cluster (L5.1-L5.3): connecting, placing tasks, and lecture
+001's forked random state.
+
+:func:`connect` gives a ``distributed.Client``: on a ``LocalCluster`` it
+starts, or on an existing cluster by address. :func:`run_placed` runs chains
+of jobs pinned to chosen workers, so that one cluster can play both "one
+worker with k threads" and "k workers with one thread each": k chains on one
+worker use k of its threads at once; k chains on k workers use one thread of
+each. Nothing here imports Dask at import time.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+import parlab
+
+START_TIMEOUT_S = 60
+
+
+@contextlib.contextmanager
+def connect(address: str | None = None, *, workers: int = 2, threads_per_worker: int = 2,
+            timeout: float = START_TIMEOUT_S) -> Iterator[Any]:
+    """A ``distributed.Client``: to the cluster at ``address`` (``tcp://host:port``),
+    or to a new ``LocalCluster`` of ``workers`` processes, closed afterwards."""
+    from distributed import Client, LocalCluster
+
+    if address is not None:
+        with Client(address, timeout=timeout, set_as_default=False) as client:
+            yield client
+        return
+    # ":0": its HTTP server (always started) takes a free port, not 8787, which
+    # another cluster on this machine may hold.
+    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                      processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        client.wait_for_workers(workers, timeout=timeout)
+        yield client
+
+
+def worker_threads(client) -> dict[str, int]:
+    """Every worker's address and thread count, in address order."""
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    return {address: info[address]["nthreads"] for address in sorted(info)}
+
+
+def run_placed(client, job: Callable[..., Any], args: Sequence[Any],
+               placement: Sequence[str], per_chain: int) -> list[list[Any]]:
+    """Run ``job(*args)`` ``per_chain`` times in a row on each worker of
+    ``placement`` (one chain per entry; a worker named twice runs two chains
+    at once on two of its threads). Returns each chain's results.
+
+    ``args`` may hold futures from ``client.scatter(..., broadcast=True,
+    hash=False)``: each worker then uses its own copy. (With hashed keys, a
+    scatter of data that an earlier scatter is still releasing can be lost.)
+    """
+    futures = [client.submit(_chain, job, per_chain, *args, workers=[w],
+                             allow_other_workers=False, pure=False) for w in placement]
+    return client.gather(futures)
+
+
+def _chain(job: Callable[..., Any], times: int, *args: Any) -> list[Any]:
+    return [job(*args) for _ in range(times)]
+
+
+def cdist_total(XA: np.ndarray, XB: np.ndarray, release_gil: bool) -> float:
+    """One ``parlab.cdist`` call, reduced to a number worth sending back."""
+    return float(parlab.cdist(XA, XB, release_gil=release_gil).sum())
+
+
+# ------------------------------------------------- lecture 001's random state
+
+def forked_global_draws(processes: int, samples: int, *, timeout: float = 60.0) -> list[np.ndarray]:
+    """Lecture 001's Monte Carlo draw, ``np.random.uniform(-1, 1, (samples, 2))``,
+    made once in each of ``processes`` workers of a forked ``Pool``.
+
+    The tasks wait for each other at a barrier, so each really runs in its own
+    worker. Every worker starts from a copy of this process's global random
+    state, so all draw the same numbers. Needs the ``fork`` start method.
+    """
+    mp = multiprocessing.get_context("fork")
+    barrier = mp.Barrier(processes, timeout=timeout)
+    with mp.Pool(processes, initializer=_keep_barrier, initargs=(barrier,)) as pool:
+        return pool.map(_draw_after_barrier, [samples] * processes, chunksize=1)
+
+
+_barrier = None
+
+
+def _keep_barrier(barrier) -> None:
+    global _barrier
+    _barrier = barrier
+
+
+def _draw_after_barrier(samples: int) -> np.ndarray:
+    _barrier.wait()
+    return np.random.uniform(-1, 1, (samples, 2))
+
+
+def duplicated_draws(draws: Sequence[np.ndarray]) -> int:
+    """How many of ``draws`` repeat an earlier one exactly."""
+    seen: set[bytes] = set()
+    repeats = 0
+    for d in draws:
+        key = np.ascontiguousarray(d).tobytes()
+        repeats += key in seen
+        seen.add(key)
+    return repeats
