@@ -27,3 +27,14 @@ def locked_increments() -> None:
     before = COUNTER.value
     COUNTER.increment(CHILD_INCREMENTS, mode="locked")
     assert COUNTER.value == before + CHILD_INCREMENTS, (before, COUNTER.value)
+
+
+def native_threads_again() -> None:
+    """Calls with native threads in this process (its parent used them too)
+    give exactly the single-thread answers."""
+    import numpy as np
+
+    X = np.arange(600.0).reshape(200, 3)
+    assert np.array_equal(parlab.cdist(X, X, n_threads=2), parlab.cdist(X, X))
+    assert (parlab.count_hits(1_000_000, seed=5, n_threads=3)
+            == parlab.count_hits(1_000_000, seed=5))

@@ -271,29 +271,3 @@ def test_broadcast_rows_are_read_in_place():
     XB = np.broadcast_to(row + 1.0, (300, 5))
     got = check(XA, XB)
     assert_allclose(got, np.full((4, 300), np.sqrt(5.0)), rtol=RTOL)
-
-
-@pytest.mark.parametrize("which", ["XA", "XB", "both"])
-def test_out_sharing_memory_with_an_input_gives_scipys_answer(which):
-    rng = np.random.default_rng(13)
-    M = rng.random((6, 6))
-    want = distance.cdist(M, M)
-    buf = M.copy()
-    XA = buf if which in ("XA", "both") else M.copy()
-    XB = buf if which in ("XB", "both") else M.copy()
-    got = parlab.cdist(XA, XB, out=buf)
-    assert got is buf
-    assert_allclose(buf, want, rtol=RTOL, atol=ATOL)
-
-
-def test_out_interleaved_with_an_input_but_sharing_no_element_is_accepted():
-    # Extents overlap, elements do not: SciPy accepts it, and so does parlab.
-    XA = np.arange(16.0).reshape(4, 4)
-    out_rows = np.zeros((8, 4))
-    XB = out_rows[0::2]        # rows 0, 2, 4, 6
-    XB[:] = np.arange(16.0).reshape(4, 4) + 1
-    res = out_rows[1::2]       # rows 1, 3, 5, 7: contiguous rows, interleaved with XB
-    assert not np.shares_memory(res, XB)
-    want = distance.cdist(XA, np.array(XB))
-    parlab.cdist(XA, XB, out=res)
-    assert_allclose(res, want, rtol=RTOL)
