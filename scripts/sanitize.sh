@@ -20,7 +20,9 @@ SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=
 # tests add them to their driver's.
 export CFLAGS="$SAN" LDFLAGS="$SAN"
 # A wheel built from a copy of the sources: nothing compiled in the checkout
-# (its build/ or in-place extension) is reused or overwritten.
+# (its build/ or in-place extension) is reused or overwritten. pip builds it
+# in an isolated environment, as `pip install` does (setuptools and numpy from
+# PyPI or pip's cache).
 mkdir -p "$OUT/src"
 cp -r csrc parlab setup.py pyproject.toml README.md MANIFEST.in "$OUT/src/"
 rm -f "$OUT"/src/parlab/*.so
@@ -32,8 +34,11 @@ PARLAB_WERROR=1 "$PY" -m pip wheel --quiet --no-deps --wheel-dir "$OUT/wheel" "$
 # and libstdc++ with it, so that ASan finds the C++ exception functions that
 # it wraps (C++ extensions such as matplotlib's throw and catch internally).
 # PYTHONMALLOC=malloc lets ASan see Python's own objects too; CPython leaves
-# memory to the OS at exit, so leak detection would only report that. Reports
-# go to files, so that none from a child process can go unnoticed.
+# memory to the OS at exit, so leak detection would only report that. An
+# allocation too large to satisfy returns NULL, so that the binding's
+# MemoryError paths run instead of ASan stopping; a smaller quarantine of
+# freed memory keeps the RSS test's measurements flat. Reports go to files,
+# so that none from a child process can go unnoticed.
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 export PYTHONMALLOC=malloc
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:allocator_may_return_null=1:quarantine_size_mb=32:log_path=$OUT/logs/asan"
