@@ -194,7 +194,9 @@ const char pl_cdist_doc[] = PyDoc_STR(
 "    Python threads run meanwhile, and a call from a thread other than the\n"
 "    main one never takes the GIL back before its work ends. False holds the\n"
 "    GIL for the whole call, like an extension that never lets go (without a\n"
-"    GIL, see parlab.info()['held_mode']: held calls take turns on a lock).");
+"    GIL, see parlab.info()['held_mode']: held calls take turns on a lock).\n"
+"    Held in a thread other than the main one, a call delays Ctrl-C until it\n"
+"    returns: only the main thread runs signal handlers, and it needs the GIL.");
 
 enum { CD_XA, CD_XB, CD_METRIC, CD_OUT, CD_N_THREADS, CD_RELEASE, CD_N };
 static const char *const cdist_names[] = {"XA", "XB", "metric", "out", "n_threads",
@@ -361,7 +363,9 @@ const char pl_count_hits_doc[] = PyDoc_STR(
 "n_threads: native threads this one call samples on; None or -1 means\n"
 "    os.cpu_count().\n"
 "release_gil: True samples with the GIL released (a call from a thread other\n"
-"    than the main one never takes it back before its work ends); False holds it.");
+"    than the main one never takes it back before its work ends); False holds it.\n"
+"    Held in a thread other than the main one, a call delays Ctrl-C until it\n"
+"    returns: only the main thread runs signal handlers, and it needs the GIL.");
 
 PL_VECTORCALL(pl_py_count_hits)
 {
@@ -415,7 +419,9 @@ const char pl_cpu_work_doc[] = PyDoc_STR(
 "with iterations.\n"
 "\n"
 "release_gil: True computes with the GIL released (threads run in\n"
-"parallel); False holds it, like the pure-Python loop.");
+"    parallel); False holds it, like the pure-Python loop.\n"
+"    Held in a thread other than the main one, a call delays Ctrl-C until it\n"
+"    returns: only the main thread runs signal handlers, and it needs the GIL.");
 
 PL_VECTORCALL(pl_py_cpu_work)
 {
@@ -461,7 +467,9 @@ const char pl_io_wait_doc[] = PyDoc_STR(
 "\n"
 "release_gil: True waits with the GIL released, as real I/O does, so other\n"
 "threads run meanwhile; False waits holding the GIL, which blocks every\n"
-"other Python thread for the whole wait.");
+"other Python thread for the whole wait.\n"
+"    Held in a thread other than the main one, a call delays Ctrl-C until it\n"
+"    returns: only the main thread runs signal handlers, and it needs the GIL.");
 
 PL_VECTORCALL(pl_py_io_wait)
 {

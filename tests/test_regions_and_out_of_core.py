@@ -169,6 +169,8 @@ def fake_kernels(clock: VirtualClock, **seconds: float) -> regions.Kernels:
 ])
 def test_l36_numba_lessons_fail_when_their_timings_do(monkeypatch, clock, broken, lesson):
     monkeypatch.setattr(regions, "kernels", lambda: fake_kernels(clock, **broken))
+    # The n_threads rows run on the virtual clock too: real calls would never move it.
+    monkeypatch.setattr(parlab, "cdist", fake_threaded_cdist(clock, 1e-4, {1: 4e-8, 2: 2e-8}))
     result = run("L3.6", scale="tiny")
     got = verdicts(result)
     assert result.table.correct.all()
