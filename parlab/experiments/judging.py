@@ -58,6 +58,9 @@ FAR_FROM_CORES = 0.5
 # A parallel region per innermost row (L3.6) costs time: slower than one region
 # around the outer loop by at least this factor.
 REGION_COST = 1.5
+# Two threads writing one shared counter, against a counter each: the cache
+# line bouncing between cores must cost at least this factor in time.
+SHARED_LINE_COST = 1.3
 # A correct Monte Carlo count lands this far from the mean about once in 500
 # million runs.
 SIGMAS = 6

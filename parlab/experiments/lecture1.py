@@ -116,7 +116,7 @@ def pool_map(mp, workers: int, fn: Callable[[Any], Any], items: list) -> list:
             shows="map hands each chunk to a worker, starmap unpacks argument tuples; "
                   "both return every result in input order, and the pool speeds up "
                   "pure Python.",
-            sizes={"tiny": dict(n=2_000, chunks=8), "quick": dict(n=4_000_000, chunks=16),
+            sizes={"tiny": dict(n=2_000, chunks=8), "quick": dict(n=10_000_000, chunks=16),
                    "full": dict(n=20_000_000, chunks=64)})
 def pool_map_experiment(ctx: Context) -> Result:
     p = ctx.params

@@ -189,7 +189,7 @@ def futures(ctx: Context) -> Result:
                   "magnitude and a process pool can't catch up with it; for a per-row "
                   "hash, which can't be vectorised, the process pool pays off.",
             sizes={"tiny": dict(rows=400, rounds=5),
-                   "quick": dict(rows=10_000, rounds=60),
+                   "quick": dict(rows=30_000, rounds=20),
                    "full": dict(rows=100_000, rounds=20)})
 def pandas_rows(ctx: Context) -> Result:
     p = ctx.params
