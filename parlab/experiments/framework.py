@@ -36,7 +36,9 @@ TABLE_COLUMNS = [
     "seconds", "speedup", "speedup_over", "expected", "correct",
 ]
 LESSON_COLUMNS = ["experiment", "lesson", "verdict", "holds", "observed"]
-REPEATS = {"tiny": 1, "quick": 3, "full": 5}
+# Each variant's time is the median of this many interleaved runs: at quick
+# scale, five outvote the odd run that a virtual machine's host slows down.
+REPEATS = {"tiny": 1, "quick": 5, "full": 5}
 MATCHES_REFERENCE = "matches the reference"
 # What the report calls each lecture, by the number its file name starts with.
 LECTURE_TITLES = {

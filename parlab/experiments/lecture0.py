@@ -329,7 +329,7 @@ def numpy_rows(ctx: Context) -> Result:
 
 # ---------------------------------------------------------------- L0.6
 
-CHUNKED_SIZES = {"tiny": dict(n=60, dim=8), "quick": dict(n=3000, dim=64),
+CHUNKED_SIZES = {"tiny": dict(n=60, dim=8), "quick": dict(n=4000, dim=100),
                  "full": dict(n=6000, dim=100)}
 
 
