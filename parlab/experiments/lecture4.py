@@ -114,7 +114,7 @@ def grid(cores: int, counts: list[int]) -> list[tuple[int, int]]:
             shows="Independent jobs can use the cores through processes, BLAS threads, or "
                   "both; the fastest combination keeps processes x threads within the core "
                   "count, and oversubscribing them costs time.",
-            sizes={"tiny": dict(jobs=4, n=100), "quick": dict(jobs=8, n=700),
+            sizes={"tiny": dict(jobs=4, n=100), "quick": dict(jobs=8, n=1_000),
                    "full": dict(jobs=24, n=1_500)})
 def processes_x_threads(ctx: Context) -> Result:
     jobs, n = ctx.params["jobs"], ctx.params["n"]
