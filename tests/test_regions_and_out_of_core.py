@@ -170,7 +170,7 @@ def fake_kernels(clock: VirtualClock, **seconds: float) -> regions.Kernels:
 def test_l36_numba_lessons_fail_when_their_timings_do(monkeypatch, clock, broken, lesson):
     monkeypatch.setattr(regions, "kernels", lambda: fake_kernels(clock, **broken))
     # The n_threads rows run on the virtual clock too: real calls would never move it.
-    monkeypatch.setattr(parlab, "cdist", fake_threaded_cdist(clock, 1e-4, {1: 4e-8, 2: 2e-8}))
+    monkeypatch.setattr(parlab, "cdist", fake_threaded_cdist(clock, 1e-3, {1: 4e-8, 2: 2e-8}))
     result = run("L3.6", scale="tiny")
     got = verdicts(result)
     assert result.table.correct.all()
@@ -202,9 +202,9 @@ def fake_threaded_cdist(clock: VirtualClock, fixed_s: float, per_cell_s: dict[in
 
 
 @pytest.mark.parametrize("fixed_s, per_cell, broken", [
-    (1e-4, {1: 4e-8, 2: 2e-8}, set()),  # start-up costs, then two threads win
+    (1e-3, {1: 4e-8, 2: 2e-8}, set()),  # start-up costs, then two threads win
     (0.0, {1: 4e-8, 2: 2e-8}, {parallel_regions.SMALL_SLOWER}),  # no start-up cost
-    (1e-4, {1: 4e-8, 2: 4e-8}, {parallel_regions.LARGE_FASTER, parallel_regions.SMALL_SLOWER,
+    (1e-3, {1: 4e-8, 2: 4e-8}, {parallel_regions.LARGE_FASTER, parallel_regions.SMALL_SLOWER,
                                 parallel_regions.CROSSOVER}),  # never faster
 ])
 def test_l36_thread_lessons_fail_when_their_timings_do(monkeypatch, clock, fixed_s, per_cell,
@@ -219,8 +219,8 @@ def test_l36_thread_lessons_fail_when_their_timings_do(monkeypatch, clock, fixed
         assert (got[text] in NOT_HOLDING) if text in broken else got[text] == "holds", \
             (text, result.lessons.observed.tolist())
     if not broken:
-        # 4 rows: 1e-4 + 3e-7 s against 6e-7 s; 64 rows: 1.8e-4 against 1.6e-4;
-        # 512 rows: 5.3e-3 against 1.05e-2.
+        # 128 rows: 1e-3 + 3.3e-4 s against 6.6e-4 s; 512 rows: 6.2e-3 against
+        # 1.05e-2; 2048 rows: 8.5e-2 against 1.7e-1.
         assert result.extras["crossover_rows"] == 512
 
 

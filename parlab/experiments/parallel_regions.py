@@ -29,11 +29,13 @@ CROSSOVER = "Above a crossover size two threads win at every size"
                   "3-D array there is one, on the inner loop one per row, each too small to pay "
                   "for itself; the same holds for parlab's n_threads on small inputs, with a "
                   "crossover size above which two threads win.",
-            sizes={"tiny": dict(shape=(8, 60, 40), rows=[4, 64, 512], batch_s=0.002),
-                   "quick": dict(shape=(40, 300, 50), rows=[4, 16, 64, 256, 1024],
+            # n_threads never starts more threads than a call has blocks of 64
+            # rows: the smallest input has two, so two threads really start.
+            sizes={"tiny": dict(shape=(8, 60, 40), rows=[128, 512, 2048], batch_s=0.002),
+                   "quick": dict(shape=(40, 300, 50), rows=[128, 256, 512, 1024, 2048],
                                  batch_s=0.02),
                    "full": dict(shape=(200, 1000, 100),
-                                rows=[4, 16, 32, 64, 128, 256, 512, 1024, 2048], batch_s=0.1)})
+                                rows=[128, 256, 512, 1024, 2048, 4096], batch_s=0.1)})
 def parallel_regions(ctx: Context) -> Result:
     _numba_loops(ctx)
     _thread_crossover(ctx)
