@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import cdist as scipy_cdist
+from threadpoolctl import threadpool_limits
 
 import parlab
 from _machine import describe
@@ -114,7 +115,8 @@ def main(argv=None) -> None:
     if sklearn_ok:
         from sklearn.metrics.pairwise import euclidean_distances
 
-    # cdist, 1000 x 1000, d = 100 and d = 3, one thread
+    # cdist, 1000 x 1000, d = 100 and d = 3, one thread (BLAS too: sklearn's
+    # GEMM would otherwise use every core)
     for d in (100, 3):
         A, B = rng.random((1000, d)), rng.random((1000, d))
         contenders = {"parlab": lambda: parlab.cdist(A, B), "scipy": lambda: scipy_cdist(A, B)}
@@ -122,7 +124,8 @@ def main(argv=None) -> None:
             contenders["sklearn"] = lambda: euclidean_distances(A, B)
         if numba_ok:
             contenders["numba njit"] = lambda: cdist_njit(A, B)
-        t = median_times(contenders, args.rounds)
+        with threadpool_limits(1):
+            t = median_times(contenders, args.rounds)
         peers = {p: t.get(p) for p in ("scipy", "sklearn", "numba njit")}
         rows += rows_for(f"cdist 1000x1000 d={d}, 1 thread", t["parlab"], peers)
 
