@@ -25,7 +25,7 @@
 #define PL_HELD_MODE "gil"
 #endif
 
-/* Items past this many native threads per call are refused as a mistake. */
+/* More native threads than this in one call are refused as a mistake. */
 #define PL_MAX_THREADS 1024
 
 /* Runs one item. `worker` (0 .. n_workers-1) lets items keep per-worker

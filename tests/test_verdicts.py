@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-import parlab
 from parlab.experiments import judging, lecture3, run
 from parlab.experiments._load import Load, LoadMeter
 from parlab.experiments.framework import REGISTRY, Context, Variant

@@ -12,7 +12,7 @@ from scipy.spatial.distance import cdist as scipy_cdist
 
 import parlab
 from parlab.experiments import judging
-from parlab.experiments.framework import Context, Result, Variant, experiment
+from parlab.experiments.framework import Context, Result, experiment
 from parlab.experiments.runners import (
     double_buffered, per_thread_slots, run_together, sequential, split,
 )
