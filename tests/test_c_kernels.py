@@ -13,6 +13,7 @@ import shlex
 import sys
 import subprocess
 import sysconfig
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -64,16 +65,22 @@ def test_driver_lists_every_path_and_scalar_always_runs(supported):
     assert supported["scalar"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/cpuinfo")
+def x86_cpu_flags() -> set[str]:
+    """The CPU's flags from Linux's /proc/cpuinfo; empty elsewhere (other
+    systems, or architectures whose cpuinfo has no flags line)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if sys.platform.startswith("linux") and cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
 def test_supported_paths_agree_with_proc_cpuinfo(supported):
-    flags = set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
+    flags = x86_cpu_flags()
     if not flags:
-        pytest.skip("/proc/cpuinfo has no flags line on this architecture")
-    assert supported["avx2"] == ("avx2" in flags)
+        pytest.skip("no x86 flags in /proc/cpuinfo on this system")
+    assert supported["avx2"] == ({"avx2", "fma"} <= flags)
     assert supported["avx512"] == ({"avx512f", "avx512dq"} <= flags)
 
 
@@ -159,8 +166,8 @@ def points(rng, m: int, n: int, near=None) -> np.ndarray:
     return rng.normal(size=(m, n)) * 10.0 ** rng.integers(-3, 4)
 
 
-# Tile shapes are 1x4, 4x8 and 4x24: these hit full tiles and every kind of tail.
-SHAPES = [(1, 1), (3, 5), (4, 24), (9, 25), (13, 49)]
+# Tile shapes are 1x4, 4x12 and 4x24: these hit full tiles and every kind of tail.
+SHAPES = [(1, 1), (3, 5), (4, 12), (4, 24), (9, 25), (13, 49)]
 DIMS = [*range(1, 18), 31, 33, 100, 128, 129, 257]
 
 
@@ -181,6 +188,32 @@ def test_cdist_block_matches_scipy_and_scalar_path(driver, path, metric, n):
                 # Every path sums over k in the same order: equal bit for bit.
                 scalar = cdist_run(driver, "scalar", metric, XA, XB, lda, ldb, ldo)
                 np.testing.assert_array_equal(got, scalar)
+
+
+def sum_of_squares(a: np.ndarray, b: np.ndarray, fused: bool) -> float:
+    """sum over k of (a_k - b_k)^2 in increasing k, each step rounded once
+    (exact rational arithmetic, then one correctly rounded division) or twice."""
+    s = 0.0
+    for x, y in zip(a.tolist(), b.tolist()):
+        d = x - y
+        s = float(Fraction(s) + Fraction(d) ** 2) if fused else s + d * d
+    return s
+
+
+def test_cdist_rounds_each_step_as_documented(driver, path):
+    """Where the CPU fuses multiply-add, every path rounds each step of the sum
+    once; elsewhere twice: an independent reference in exact arithmetic."""
+    fused = run(driver, "fma") == ["1"]
+    flags = x86_cpu_flags()
+    if flags:
+        assert fused == ("fma" in flags)
+    rng = np.random.default_rng(3)
+    XA, XB = rng.normal(size=(9, 33)), rng.normal(size=(25, 33))
+    got = cdist_run(driver, path, "sqeuclidean", XA, XB, 33, 33, 25)
+    want = np.array([[sum_of_squares(a, b, fused) for b in XB] for a in XA])
+    other = np.array([[sum_of_squares(a, b, not fused) for b in XB] for a in XA])
+    assert (want != other).sum() > 10  # the data tells the two roundings apart
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])

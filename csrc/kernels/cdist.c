@@ -4,12 +4,20 @@
 
 #include "cdist_paths.h"
 
-/* The portable path, and the reference order every path keeps: one sum per
- * entry over k in increasing order. Four rows of B per pass load each A
- * element once for four independent sums. */
-static void cdist_scalar(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
-                         ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n, pl_metric metric,
-                         double *out, ptrdiff_t ldo)
+/* s + d * d, rounded once (fused) or twice. */
+static inline __attribute__((always_inline)) double add_square(double s, double d, int fused)
+{
+    return fused ? fma(d, d, s) : s + d * d;
+}
+
+/* The portable path, and the reference arithmetic every path keeps: one sum
+ * per entry over k in increasing order of (a_k - b_k)^2, each term fused into
+ * the sum where the CPU can. Four rows of B per pass load each A element once
+ * for four independent sums. */
+static inline __attribute__((always_inline)) void
+scalar_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb, ptrdiff_t mA,
+             ptrdiff_t mB, ptrdiff_t n, pl_metric metric, double *out, ptrdiff_t ldo,
+             int fused)
 {
     for (ptrdiff_t i = 0; i < mA; i++) {
         const double *a = A + i * lda;
@@ -22,10 +30,10 @@ static void cdist_scalar(const double *A, ptrdiff_t lda, const double *B, ptrdif
                 const double ak = a[k];
                 const double d0 = ak - b0[k], d1 = ak - b1[k];
                 const double d2 = ak - b2[k], d3 = ak - b3[k];
-                s0 += d0 * d0;
-                s1 += d1 * d1;
-                s2 += d2 * d2;
-                s3 += d3 * d3;
+                s0 = add_square(s0, d0, fused);
+                s1 = add_square(s1, d1, fused);
+                s2 = add_square(s2, d2, fused);
+                s3 = add_square(s3, d3, fused);
             }
             row[j] = s0;
             row[j + 1] = s1;
@@ -37,7 +45,7 @@ static void cdist_scalar(const double *A, ptrdiff_t lda, const double *B, ptrdif
             double s = 0.0;
             for (ptrdiff_t k = 0; k < n; k++) {
                 const double d = a[k] - b[k];
-                s += d * d;
+                s = add_square(s, d, fused);
             }
             row[j] = s;
         }
@@ -45,6 +53,37 @@ static void cdist_scalar(const double *A, ptrdiff_t lda, const double *B, ptrdif
             for (j = 0; j < mB; j++)
                 row[j] = sqrt(row[j]);
     }
+}
+
+#if PL_SIMD_X86 && !defined(FP_FAST_FMA)
+/* Built for any x86-64, fma() is a library call, and a slow exact emulation
+ * on CPUs without FMA (still sold in low-cost laptops): fuse in hardware
+ * where the CPU can, else keep separate multiply and add. */
+__attribute__((target("fma"))) static void scalar_fused(const double *A, ptrdiff_t lda,
+                                                        const double *B, ptrdiff_t ldb,
+                                                        ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n,
+                                                        pl_metric metric, double *out,
+                                                        ptrdiff_t ldo)
+{
+    scalar_block(A, lda, B, ldb, mA, mB, n, metric, out, ldo, 1);
+}
+#endif
+
+static void cdist_scalar(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
+                         ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n, pl_metric metric,
+                         double *out, ptrdiff_t ldo)
+{
+#if defined(FP_FAST_FMA)
+    scalar_block(A, lda, B, ldb, mA, mB, n, metric, out, ldo, 1);
+#else
+#if PL_SIMD_X86
+    if (pl_simd_fma()) {
+        scalar_fused(A, lda, B, ldb, mA, mB, n, metric, out, ldo);
+        return;
+    }
+#endif
+    scalar_block(A, lda, B, ldb, mA, mB, n, metric, out, ldo, 0);
+#endif
 }
 
 static pl_cdist_fn *const paths[PL_SIMD_COUNT] = {

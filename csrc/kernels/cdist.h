@@ -20,11 +20,12 @@ typedef enum { PL_METRICS(PL_METRIC_ENUMERATOR) PL_METRIC_COUNT } pl_metric;
  * may be 0 (one row broadcast) or larger than n; ldo >= mB. Only those mA*mB
  * entries of out are written.
  *
- * Every path (see simd.h) sums (a_k - b_k)^2 over k in increasing order with
- * separate multiply and add, then takes sqrt for PL_EUCLIDEAN, so the result
- * of each entry is bit-for-bit the same whatever the path and however the
- * matrix is cut into blocks. No |a|^2 + |b|^2 - 2 a.b: close points keep full
- * relative accuracy.
+ * Every path (see simd.h) sums (a_k - b_k)^2 over k in increasing order,
+ * then takes sqrt for PL_EUCLIDEAN. Each difference is exact for close points
+ * (no |a|^2 + |b|^2 - 2 a.b), so they keep full relative accuracy. Where the
+ * CPU has fused multiply-add (pl_simd_fma) every path adds each square to the
+ * sum with one rounding, else with two; either way each entry is bit-for-bit
+ * the same whatever the path and however the matrix is cut into blocks.
  *
  * Thread-safe for disjoint out blocks: no global state besides the path
  * chosen before threads start; the packing buffer lives on the stack. */

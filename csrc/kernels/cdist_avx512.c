@@ -1,4 +1,4 @@
-/* The AVX-512 cdist path (multiply and add stay separate: no FMA). */
+/* The AVX-512 cdist path (AVX-512F has fused multiply-add of its own). */
 #include "simd.h"
 
 #if PL_SIMD_X86
@@ -10,6 +10,7 @@
 #define CD_MR PL_CDIST_AVX512_ROWS
 #define CD_NV (PL_CDIST_AVX512_COLS / CD_W)
 #define CD_SQRT(v) ((cd_vec)_mm512_sqrt_pd((__m512d)(v)))
+#define CD_FMA(d, s) ((cd_vec)_mm512_fmadd_pd((__m512d)(d), (__m512d)(d), (__m512d)(s)))
 #define CD_NAME pl_cdist_block_avx512
 #include "cdist_simd.h"
 #else

@@ -16,7 +16,7 @@ typedef void pl_cdist_fn(const double *A, ptrdiff_t lda, const double *B, ptrdif
 #if PL_SIMD_X86
 pl_cdist_fn pl_cdist_block_avx2, pl_cdist_block_avx512;
 #define PL_CDIST_AVX2_ROWS 4
-#define PL_CDIST_AVX2_COLS 8
+#define PL_CDIST_AVX2_COLS 12
 #define PL_CDIST_AVX512_ROWS 4
 #define PL_CDIST_AVX512_COLS 24
 #endif

@@ -1,5 +1,6 @@
 #include "simd.h"
 
+#include <math.h> /* FP_FAST_FMA */
 #include <string.h>
 
 #define PL_SIMD_NAME(id, name) [id] = name,
@@ -33,8 +34,7 @@ int pl_simd_supported(pl_simd path)
 #if PL_SIMD_X86
     /* libgcc's probe also checks that the OS saves the wider registers. */
     case PL_SIMD_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") != 0;
+        return pl_simd_fma() && __builtin_cpu_supports("avx2");
     case PL_SIMD_AVX512:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
@@ -42,6 +42,18 @@ int pl_simd_supported(pl_simd path)
     default:
         return 0;
     }
+}
+
+int pl_simd_fma(void)
+{
+#if defined(FP_FAST_FMA)
+    return 1;
+#elif PL_SIMD_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("fma") != 0;
+#else
+    return 0;
+#endif
 }
 
 pl_simd pl_simd_best(void)

@@ -30,9 +30,13 @@ const char *pl_simd_name(pl_simd path);
 /* 0 and *out set for a known name (exact, lower case), -1 otherwise. */
 int pl_simd_from_name(const char *name, pl_simd *out);
 
-/* 1 if this CPU (and OS) can run the path: avx2 needs AVX2, avx512 needs
- * AVX-512F and AVX-512DQ. */
+/* 1 if this CPU (and OS) can run the path: avx2 needs AVX2 and FMA, avx512
+ * needs AVX-512F and AVX-512DQ. */
 int pl_simd_supported(pl_simd path);
+
+/* 1 if this CPU fuses a multiply and an add in one instruction (x86 FMA, or
+ * a build target where fma() is one instruction), whatever path is selected. */
+int pl_simd_fma(void);
 
 /* The most preferred supported path. */
 pl_simd pl_simd_best(void);

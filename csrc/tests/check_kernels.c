@@ -1,6 +1,7 @@
 /* Drives the kernels from plain C, without Python, for tests/test_c_kernels.py.
  *
  *   check_kernels paths                    -> each SIMD path and whether this CPU runs it
+ *   check_kernels fma                      -> 1 if cdist fuses multiply and add here
  *   check_kernels seedkey SEED             -> the generator key for an int seed
  *   check_kernels hits PATH KEY START N CHUNK
  *                                          -> pl_count_hits on PATH, called per CHUNK samples
@@ -178,6 +179,10 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "paths") == 0) {
         for (int p = 0; p < PL_SIMD_COUNT; p++)
             printf("%s %d\n", pl_simd_name((pl_simd)p), pl_simd_supported((pl_simd)p));
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "fma") == 0) {
+        printf("%d\n", pl_simd_fma());
         return 0;
     }
     if (argc == 7 && strcmp(argv[1], "hits") == 0) {
