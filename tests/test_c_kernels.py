@@ -25,16 +25,26 @@ import rng_reference
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory) -> Path:
-    exe = tmp_path_factory.mktemp("ckernels") / "check_kernels"
+def build_driver(directory: Path, *defines: str) -> Path:
+    exe = directory / "check_kernels"
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     sources = [CSRC / "tests" / "check_kernels.c", *sorted((CSRC / "kernels").glob("*.c"))]
     flags = [*shlex.split(os.environ.get("CFLAGS", "")), *shlex.split(os.environ.get("LDFLAGS", ""))]
     subprocess.run([*cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
-                    "-pthread", *flags, f"-I{CSRC}", *map(str, sources), "-o", str(exe), "-lm"],
-                   check=True, capture_output=True, text=True)
+                    "-pthread", *defines, *flags, f"-I{CSRC}", *map(str, sources), "-o", str(exe),
+                    "-lm"], check=True, capture_output=True, text=True)
     return exe
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory) -> Path:
+    return build_driver(tmp_path_factory.mktemp("ckernels"))
+
+
+@pytest.fixture(scope="module")
+def driver_without_fma(tmp_path_factory) -> Path:
+    """The kernels as a CPU without FMA runs them (-DPARLAB_ASSUME_NO_FMA)."""
+    return build_driver(tmp_path_factory.mktemp("ckernels_no_fma"), "-DPARLAB_ASSUME_NO_FMA")
 
 
 def run(driver: Path, *args, stdin: str = "") -> list[str]:
@@ -200,13 +210,7 @@ def sum_of_squares(a: np.ndarray, b: np.ndarray, fused: bool) -> float:
     return s
 
 
-def test_cdist_rounds_each_step_as_documented(driver, path):
-    """Where the CPU fuses multiply-add, every path rounds each step of the sum
-    once; elsewhere twice: an independent reference in exact arithmetic."""
-    fused = run(driver, "fma") == ["1"]
-    flags = x86_cpu_flags()
-    if flags:
-        assert fused == ("fma" in flags)
+def assert_rounds_each_step(driver: Path, path: str, fused: bool) -> None:
     rng = np.random.default_rng(3)
     XA, XB = rng.normal(size=(9, 33)), rng.normal(size=(25, 33))
     got = cdist_run(driver, path, "sqeuclidean", XA, XB, 33, 33, 25)
@@ -214,6 +218,34 @@ def test_cdist_rounds_each_step_as_documented(driver, path):
     other = np.array([[sum_of_squares(a, b, not fused) for b in XB] for a in XA])
     assert (want != other).sum() > 10  # the data tells the two roundings apart
     np.testing.assert_array_equal(got, want)
+
+
+def test_cdist_rounds_each_step_as_documented(driver, path):
+    """Where the CPU fuses multiply-add, every path rounds each step of the sum
+    once; elsewhere twice: an independent reference in exact arithmetic."""
+    fused = run(driver, "fma") == ["1"]
+    flags = x86_cpu_flags()
+    if flags:
+        assert fused == ("fma" in flags)
+    assert_rounds_each_step(driver, path, fused)
+
+
+def test_without_fma_only_scalar_runs_and_it_rounds_twice(driver_without_fma):
+    """The code a CPU without FMA runs: no avx2 path (it needs FMA), and the
+    scalar path multiplies and adds separately, as SciPy's loop does."""
+    assert run(driver_without_fma, "fma") == ["0"]
+    listed = dict(line.split() for line in subprocess.run(
+        [str(driver_without_fma), "paths"], check=True, capture_output=True,
+        text=True).stdout.splitlines())
+    assert listed["scalar"] == "1" and listed["avx2"] == "0"
+    assert_rounds_each_step(driver_without_fma, "scalar", fused=False)
+    for metric in ["euclidean", "sqeuclidean"]:
+        for n in [1, 5, 33, 100]:
+            rng = np.random.default_rng(n)
+            XA = points(rng, 9, n)
+            XB = points(rng, 13, n, near=np.resize(XA, (13, n)))
+            got = cdist_run(driver_without_fma, "scalar", metric, XA, XB, n, n, 13)
+            np.testing.assert_allclose(got, scipy_cdist(XA, XB, metric), rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])

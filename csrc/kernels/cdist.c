@@ -57,33 +57,28 @@ scalar_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb, ptr
 
 #if PL_SIMD_X86 && !defined(FP_FAST_FMA)
 /* Built for any x86-64, fma() is a library call, and a slow exact emulation
- * on CPUs without FMA (still sold in low-cost laptops): fuse in hardware
- * where the CPU can, else keep separate multiply and add. */
-__attribute__((target("fma"))) static void scalar_fused(const double *A, ptrdiff_t lda,
-                                                        const double *B, ptrdiff_t ldb,
-                                                        ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n,
-                                                        pl_metric metric, double *out,
-                                                        ptrdiff_t ldo)
+ * on CPUs without FMA (still sold in low-cost laptops): compile the fused
+ * version for FMA hardware, and only call it there. */
+#define FUSED_TARGET __attribute__((target("fma")))
+#else
+#define FUSED_TARGET
+#endif
+
+FUSED_TARGET static void scalar_fused(const double *A, ptrdiff_t lda, const double *B,
+                                      ptrdiff_t ldb, ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n,
+                                      pl_metric metric, double *out, ptrdiff_t ldo)
 {
     scalar_block(A, lda, B, ldb, mA, mB, n, metric, out, ldo, 1);
 }
-#endif
 
 static void cdist_scalar(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
                          ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n, pl_metric metric,
                          double *out, ptrdiff_t ldo)
 {
-#if defined(FP_FAST_FMA)
-    scalar_block(A, lda, B, ldb, mA, mB, n, metric, out, ldo, 1);
-#else
-#if PL_SIMD_X86
-    if (pl_simd_fma()) {
+    if (pl_simd_fma())
         scalar_fused(A, lda, B, ldb, mA, mB, n, metric, out, ldo);
-        return;
-    }
-#endif
-    scalar_block(A, lda, B, ldb, mA, mB, n, metric, out, ldo, 0);
-#endif
+    else
+        scalar_block(A, lda, B, ldb, mA, mB, n, metric, out, ldo, 0);
 }
 
 static pl_cdist_fn *const paths[PL_SIMD_COUNT] = {

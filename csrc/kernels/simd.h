@@ -35,7 +35,9 @@ int pl_simd_from_name(const char *name, pl_simd *out);
 int pl_simd_supported(pl_simd path);
 
 /* 1 if this CPU fuses a multiply and an add in one instruction (x86 FMA, or
- * a build target where fma() is one instruction), whatever path is selected. */
+ * a build target where fma() is one instruction), whatever path is selected.
+ * Compiled with -DPARLAB_ASSUME_NO_FMA it says 0, so a test can run the code
+ * a CPU without FMA runs. */
 int pl_simd_fma(void);
 
 /* The most preferred supported path. */
