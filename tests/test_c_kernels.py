@@ -56,11 +56,15 @@ def run(driver: Path, *args, stdin: str = "") -> list[str]:
 PATHS = ["scalar", "avx2", "avx512"]
 
 
+def paths_run_by(driver: Path) -> dict[str, bool]:
+    """Each SIMD path, in the driver's order, and whether this CPU runs it."""
+    words = run(driver, "paths")
+    return {name: flag == "1" for name, flag in zip(words[::2], words[1::2])}
+
+
 @pytest.fixture(scope="module")
 def supported(driver) -> dict[str, bool]:
-    lines = [line.split() for line in subprocess.run(
-        [str(driver), "paths"], check=True, capture_output=True, text=True).stdout.splitlines()]
-    return {name: flag == "1" for name, flag in lines}
+    return paths_run_by(driver)
 
 
 @pytest.fixture(params=PATHS)
@@ -231,13 +235,10 @@ def test_cdist_rounds_each_step_as_documented(driver, path):
 
 
 def test_without_fma_only_scalar_runs_and_it_rounds_twice(driver_without_fma):
-    """The code a CPU without FMA runs: no avx2 path (it needs FMA), and the
+    """The code a CPU without FMA runs: no SIMD path (both need FMA), and the
     scalar path multiplies and adds separately, as SciPy's loop does."""
     assert run(driver_without_fma, "fma") == ["0"]
-    listed = dict(line.split() for line in subprocess.run(
-        [str(driver_without_fma), "paths"], check=True, capture_output=True,
-        text=True).stdout.splitlines())
-    assert listed["scalar"] == "1" and listed["avx2"] == "0"
+    assert paths_run_by(driver_without_fma) == {"scalar": True, "avx2": False, "avx512": False}
     assert_rounds_each_step(driver_without_fma, "scalar", fused=False)
     for metric in ["euclidean", "sqeuclidean"]:
         for n in [1, 5, 33, 100]:

@@ -33,11 +33,15 @@ int pl_simd_supported(pl_simd path)
         return 1;
 #if PL_SIMD_X86
     /* libgcc's probe also checks that the OS saves the wider registers. */
+    /* Both SIMD cdist kernels fuse multiply-add: without FMA (or in a
+     * PARLAB_ASSUME_NO_FMA build) only the scalar path runs. */
     case PL_SIMD_AVX2:
-        return pl_simd_fma() && __builtin_cpu_supports("avx2");
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && pl_simd_fma();
     case PL_SIMD_AVX512:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               pl_simd_fma();
 #endif
     default:
         return 0;
