@@ -168,6 +168,11 @@ static void cdist_blocks(cdist_job *j)
     j->row_blocks = (j->mA + j->rows - 1) / j->rows;
 }
 
+/* The last lines of every release_gil description. */
+#define HELD_DELAYS_CTRL_C                                                         \
+    "    Held in a thread other than the main one, a call delays Ctrl-C until it\n" \
+    "    returns: only the main thread runs signal handlers, and it needs the GIL."
+
 const char pl_cdist_doc[] = PyDoc_STR(
 "cdist($module, XA, XB, metric='euclidean', *, out=None, n_threads=1, release_gil=True)\n"
 "--\n"
@@ -197,8 +202,7 @@ const char pl_cdist_doc[] = PyDoc_STR(
 "    main one never takes the GIL back before its work ends. False holds the\n"
 "    GIL for the whole call, like an extension that never lets go (without a\n"
 "    GIL, see parlab.info()['held_mode']: held calls take turns on a lock).\n"
-"    Held in a thread other than the main one, a call delays Ctrl-C until it\n"
-"    returns: only the main thread runs signal handlers, and it needs the GIL.");
+HELD_DELAYS_CTRL_C);
 
 enum { CD_XA, CD_XB, CD_METRIC, CD_OUT, CD_N_THREADS, CD_RELEASE, CD_N };
 static const char *const cdist_names[] = {"XA", "XB", "metric", "out", "n_threads",
@@ -366,8 +370,7 @@ const char pl_count_hits_doc[] = PyDoc_STR(
 "    os.cpu_count().\n"
 "release_gil: True samples with the GIL released (a call from a thread other\n"
 "    than the main one never takes it back before its work ends); False holds it.\n"
-"    Held in a thread other than the main one, a call delays Ctrl-C until it\n"
-"    returns: only the main thread runs signal handlers, and it needs the GIL.");
+HELD_DELAYS_CTRL_C);
 
 PL_VECTORCALL(pl_py_count_hits)
 {
@@ -422,8 +425,7 @@ const char pl_cpu_work_doc[] = PyDoc_STR(
 "\n"
 "release_gil: True computes with the GIL released (threads run in\n"
 "    parallel); False holds it, like the pure-Python loop.\n"
-"    Held in a thread other than the main one, a call delays Ctrl-C until it\n"
-"    returns: only the main thread runs signal handlers, and it needs the GIL.");
+HELD_DELAYS_CTRL_C);
 
 PL_VECTORCALL(pl_py_cpu_work)
 {
@@ -470,8 +472,7 @@ const char pl_io_wait_doc[] = PyDoc_STR(
 "release_gil: True waits with the GIL released, as real I/O does, so other\n"
 "threads run meanwhile; False waits holding the GIL, which blocks every\n"
 "other Python thread for the whole wait.\n"
-"    Held in a thread other than the main one, a call delays Ctrl-C until it\n"
-"    returns: only the main thread runs signal handlers, and it needs the GIL.");
+HELD_DELAYS_CTRL_C);
 
 PL_VECTORCALL(pl_py_io_wait)
 {
