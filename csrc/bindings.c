@@ -156,7 +156,7 @@ static void cdist_blocks(cdist_job *j)
     pl_cdist_tile(&tile_rows, &tile_cols);
     const int64_t n = j->n > 0 ? j->n : 1;
     int64_t rows = CDIST_BLOCK_ROWS / tile_rows * tile_rows;
-    int64_t cols = CDIST_GRAIN / (n * rows);
+    int64_t cols = CDIST_GRAIN / n / rows; /* n * rows may overflow for an empty XA */
     if (cols >= tile_cols)
         cols = cols / tile_cols * tile_cols;
     else if (cols < 1) {
@@ -165,7 +165,7 @@ static void cdist_blocks(cdist_job *j)
     }
     j->rows = j->mA < rows ? (j->mA > 0 ? j->mA : 1) : rows;
     j->cols = j->mB < cols ? (j->mB > 0 ? j->mB : 1) : cols;
-    j->row_blocks = (j->mA + j->rows - 1) / j->rows;
+    j->row_blocks = pl_ceil_div(j->mA, j->rows);
 }
 
 /* The last lines of every release_gil description. */
@@ -269,7 +269,7 @@ PL_VECTORCALL(pl_py_cdist)
         .mA = mA, .mB = mB, .n = n, .metric = (pl_metric)metric,
     };
     cdist_blocks(&j);
-    const int64_t blocks = mA > 0 && mB > 0 ? j.row_blocks * ((mB + j.cols - 1) / j.cols) : 0;
+    const int64_t blocks = mA > 0 && mB > 0 ? j.row_blocks * pl_ceil_div(mB, j.cols) : 0;
     const pl_job job = {PL_K_CDIST, release, n_threads, blocks, 1, cdist_item, &j, t_enter};
     if (pl_run_chunked(&job) >= 0)
         result = Py_NewRef((PyObject *)out);
@@ -337,7 +337,7 @@ static int count_hits_impl(PyObject *module, PyObject *const *args, Py_ssize_t n
         pl_parse_seed(st, v[MC_SEED], fn, &j.key) < 0)
         return -1;
     j.n = *n;
-    const pl_job job = {kernel, release, n_threads, (*n + HITS_CHUNK - 1) / HITS_CHUNK, 1,
+    const pl_job job = {kernel, release, n_threads, pl_ceil_div(*n, HITS_CHUNK), 1,
                         hits_item, &j, t_enter};
     memset(j.hits, 0, (size_t)pl_workers_for(n_threads, job.n_items, 1) * sizeof j.hits[0]);
     const int workers = pl_run_chunked(&job);
@@ -439,7 +439,7 @@ PL_VECTORCALL(pl_py_cpu_work)
         pl_parse_count(v[0], "cpu_work", "iterations", &j.iterations) < 0 ||
         pl_parse_release(v[1], "cpu_work", &release) < 0)
         return NULL;
-    const pl_job job = {PL_K_CPU_WORK, release, 1, (j.iterations + CPU_CHUNK - 1) / CPU_CHUNK, 1,
+    const pl_job job = {PL_K_CPU_WORK, release, 1, pl_ceil_div(j.iterations, CPU_CHUNK), 1,
                         cpu_item, &j, t_enter};
     if (pl_run_chunked(&job) < 0)
         return NULL;
@@ -493,7 +493,7 @@ PL_VECTORCALL(pl_py_io_wait)
     if (pl_parse_release(v[1], "io_wait", &release) < 0)
         return NULL;
     wait_job j = {(int64_t)(seconds * 1e9), 0};
-    const pl_job job = {PL_K_IO_WAIT, release, 1, (j.ns + WAIT_SLICE_NS - 1) / WAIT_SLICE_NS, 1,
+    const pl_job job = {PL_K_IO_WAIT, release, 1, pl_ceil_div(j.ns, WAIT_SLICE_NS), 1,
                         wait_item, &j, t_enter};
     if (pl_run_chunked(&job) < 0)
         return NULL;
@@ -563,7 +563,7 @@ PL_VECTORCALL(pl_py_counter_increment)
         pl_counter_after_fork(j.c);
     /* Keep the Counter (and so its mutex) alive while other threads run. */
     Py_INCREF(self);
-    const pl_job job = {PL_K_INCREMENT, release, 1, (j.n + COUNTER_CHUNK - 1) / COUNTER_CHUNK, 1,
+    const pl_job job = {PL_K_INCREMENT, release, 1, pl_ceil_div(j.n, COUNTER_CHUNK), 1,
                         increment_item, &j, t_enter};
     const int rc = pl_run_chunked(&job);
     Py_DECREF(self);

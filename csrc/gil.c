@@ -67,7 +67,7 @@ int pl_gil_init(void)
 
 int pl_workers_for(int n_threads, int64_t n_items, int64_t batch)
 {
-    const int64_t batches = (n_items + batch - 1) / batch;
+    const int64_t batches = pl_ceil_div(n_items, batch);
     return batches < n_threads ? (batches > 1 ? (int)batches : 1) : n_threads;
 }
 
@@ -92,7 +92,7 @@ static int next_batch(shared_run *s, int64_t *begin, int64_t *end)
     *begin = atomic_fetch_add_explicit(&s->next, j->batch, memory_order_relaxed);
     if (*begin >= j->n_items)
         return 0;
-    *end = *begin + j->batch < j->n_items ? *begin + j->batch : j->n_items;
+    *end = j->n_items - *begin > j->batch ? *begin + j->batch : j->n_items;
     return 1;
 }
 

@@ -51,6 +51,13 @@ typedef struct {
  * (KeyboardInterrupt), after the items already started have finished. */
 int pl_run_chunked(const pl_job *job);
 
+/* ceil(n / d) for n >= 0, d > 0, without the n + d - 1 that overflows
+ * near 2**63. */
+static inline int64_t pl_ceil_div(int64_t n, int64_t d)
+{
+    return n / d + (n % d != 0);
+}
+
 /* Workers for a job: n_threads, but never more than there are batches. */
 int pl_workers_for(int n_threads, int64_t n_items, int64_t batch);
 

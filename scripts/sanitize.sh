@@ -48,8 +48,8 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$OUT/logs/ubsa
 cd "$OUT/lib"
 "$PY" -c 'import parlab._core, sys; assert parlab._core.__file__.startswith(sys.argv[1]), parlab._core.__file__' "$OUT/lib/"
 TESTS=()
-for name in c_kernels api bad_input cdist counter gil hardening interrupt leaks montecarlo \
-            stress trace; do
+for name in c_kernels api bad_input cdist counter gil hardening huge_counts interrupt leaks \
+            montecarlo stress trace; do
     TESTS+=("$ROOT/tests/test_$name.py")
 done
 status=0
