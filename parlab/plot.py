@@ -109,13 +109,24 @@ def speedup_figure(result: Result) -> Figure:
     _title(fig, result)
     axes = np.atleast_1d(fig.subplots(len(heights), 1, height_ratios=heights))
     for ax, (over, rows) in zip(axes, groups):
-        _speedup_bars(ax, rows, over, result.load.cores)
+        _speedup_bars(ax, rows, over, result.load.cores, _run_speedups(result, rows, over))
     for ax, (variant, tr) in zip(axes[len(groups):], traces.items()):
         timeline(tr, ax=ax, title=_wrap(f"timeline of \"{variant}\": {trace_caption(tr)}", 110))
     return fig
 
 
-def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int) -> None:
+def _run_speedups(result: Result, rows: pd.DataFrame, over: str) -> list[np.ndarray]:
+    """Each row's runs as speedups over the median of ``over``: one dot per run."""
+    samples, table = result.samples, result.table
+    if samples is None or samples.empty or over not in set(table.variant):
+        return [np.array([])] * len(rows)
+    base = float(table.loc[table.variant == over, "seconds"].iloc[0])
+    return [base / samples.loc[samples.variant == v, "seconds"].to_numpy(dtype=float)
+            for v in rows.variant]
+
+
+def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int,
+                  runs: list[np.ndarray]) -> None:
     if rows.empty:
         ax.text(0.5, 0.5, "nothing measured", ha="center", va="center", transform=ax.transAxes)
         return
@@ -128,15 +139,23 @@ def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int) -> None:
             bar.set_edgecolor("black")
     _labels(ax.bar_label(bars, labels=[f"{s:.3g}x" for s in speedup], padding=3,
                          fontsize="small"))
+    # Every run as a dot on its bar: a noisy comparison looks noisy.
+    jitter = np.random.default_rng(0)
+    for yi, r in zip(y, runs):
+        ax.plot(r, yi + jitter.uniform(-0.25, 0.25, len(r)), "o", color="black",
+                markersize=3, alpha=0.55, zorder=3)
     ax.set_yticks(y, [_wrap(v) for v in rows.variant], fontsize="small")
     ax.invert_yaxis()
-    if speedup.max() / speedup.min() > LOG_SPAN:
+    every = np.concatenate([speedup, *runs])
+    if every.max() / every.min() > LOG_SPAN:
         ax.set_xscale("log")
     ax.axvline(1, color="black", linestyle="--", linewidth=1)
     if speedup.max() >= 0.5 * cores:
         ax.axvline(cores, color="black", linestyle=":", linewidth=1)
-    ax.set_xlabel(f"speedup over \"{over}\" (x)")
+    ax.set_xlabel(f"speedup over \"{over}\" (x): bars from medians, dots one per run")
     handles = _gil_legend(rows.release_gil) + [
+        Line2D([], [], color="black", marker="o", linestyle="none", markersize=3, alpha=0.55,
+               label="one run"),
         Line2D([], [], color="black", linestyle="--", label="baseline (1x)"),
         Line2D([], [], color="black", linestyle=":", label=f"{cores} cores")]
     if not rows.correct.all():

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 import parlab
-from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, VERDICTS, Result, catalog
+from parlab.experiments import LESSON_COLUMNS, SAMPLE_COLUMNS, TABLE_COLUMNS, VERDICTS, Result, catalog
 
 
 def cpu_model() -> str:
@@ -77,6 +77,13 @@ def lessons_table(results: Iterable[Result]) -> pd.DataFrame:
             else pd.DataFrame(columns=LESSON_COLUMNS))
 
 
+def samples_table(results: Iterable[Result]) -> pd.DataFrame:
+    """Every timed run of every variant (the long table beside results.csv)."""
+    tables = [r.samples for r in results if r.samples is not None]
+    return (pd.concat(tables, ignore_index=True) if tables
+            else pd.DataFrame(columns=SAMPLE_COLUMNS))
+
+
 def verdict_counts(results: Iterable[Result]) -> dict[str, int]:
     """How many lessons of ``results`` got each verdict."""
     counts = dict.fromkeys(VERDICTS, 0)
@@ -111,7 +118,8 @@ def _lesson_line(row) -> str:
 
 def write_report(out: Path, results: list[Result], failures: Mapping[str, str], *,
                  scale: str, seconds: float) -> Path:
-    """Write results.csv, lessons.csv and report.md into ``out``; return report.md.
+    """Write results.csv, lessons.csv, samples.csv (every timed run) and report.md
+    into ``out``; return report.md.
 
     The figures are expected in ``out`` already (:func:`save_figure`);
     ``failures`` maps an experiment id to why it failed.
@@ -120,6 +128,7 @@ def write_report(out: Path, results: list[Result], failures: Mapping[str, str], 
     out.mkdir(parents=True, exist_ok=True)
     results_table(results).to_csv(out / "results.csv", index=False)
     lessons_table(results).to_csv(out / "lessons.csv", index=False)
+    samples_table(results).to_csv(out / "samples.csv", index=False)
     path = out / "report.md"
     path.write_text(_markdown(out, results, failures, scale, seconds), encoding="utf-8")
     return path
@@ -177,8 +186,10 @@ def _markdown(out: Path, results: list[Result], failures: Mapping[str, str],
         if about.at[r.id, "lecture_title"] != lecture:
             lecture = about.at[r.id, "lecture_title"]
             md += [f"# {lecture}", ""]
-        md += [f"## {r.id}: {r.title}", "", f"**Shows:** {about.at[r.id, 'shows']}", "",
-               f"While it measured, {r.load.describe()}.", ""]
+        md += [f"## {r.id}: {r.title}", "", f"**Shows:** {about.at[r.id, 'shows']}", ""]
+        if about.at[r.id, "timer"]:
+            md += [f"**Timed:** {about.at[r.id, 'timer']}", ""]
+        md += [f"While it measured, {r.load.describe()}.", ""]
         if "cluster" in r.extras:  # the Dask experiments: a LocalCluster or --scheduler's
             md += [f"Ran on a Dask cluster of {r.extras['cluster']}.", ""]
         if figure_path(out, r.id).exists():

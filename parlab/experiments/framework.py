@@ -80,14 +80,17 @@ class Spec:
     shows: str
     sizes: dict[str, dict[str, Any]]
     func: Callable[["Context"], "Result"]
+    timer: str = ""  # what one timed run covers, and what is done before the clock starts
 
 
 REGISTRY: dict[str, Spec] = {}
 
 
 def experiment(id: str, *, title: str, lecture: str, shows: str,
-               sizes: dict[str, dict[str, Any]]):
-    """Register an experiment; ``sizes`` maps every scale to its parameters."""
+               sizes: dict[str, dict[str, Any]], timer: str = ""):
+    """Register an experiment; ``sizes`` maps every scale to its parameters and
+    ``timer`` says what one timed run of a variant covers (and what is set up
+    before the clock starts: outputs allocated, pools started)."""
     missing = set(SCALES) - set(sizes)
     if missing:
         raise ValueError(f"experiment {id}: sizes lack scales {sorted(missing)}")
@@ -95,7 +98,7 @@ def experiment(id: str, *, title: str, lecture: str, shows: str,
     def register(func: Callable[["Context"], "Result"]):
         if id in REGISTRY:
             raise ValueError(f"experiment {id} registered twice")
-        REGISTRY[id] = Spec(id, title, lecture, shows, sizes, func)
+        REGISTRY[id] = Spec(id, title, lecture, shows, sizes, func, timer)
         return func
 
     return register
@@ -462,13 +465,15 @@ class Context:
 # ---------------------------------------------------------------- running
 
 def catalog() -> "pd.DataFrame":
-    """Every registered experiment: id, title, lecture file, lecture title, what it shows."""
+    """Every registered experiment: id, title, lecture file, lecture title, what it
+    shows, what its timer covers."""
     import pandas as pd
 
     rows = [dict(id=s.id, title=s.title, lecture=s.lecture,
-                 lecture_title=lecture_title(s.lecture), shows=s.shows)
+                 lecture_title=lecture_title(s.lecture), shows=s.shows, timer=s.timer)
             for s in sorted(REGISTRY.values(), key=lambda s: _id_key(s.id))]
-    return pd.DataFrame(rows, columns=["id", "title", "lecture", "lecture_title", "shows"])
+    return pd.DataFrame(rows, columns=["id", "title", "lecture", "lecture_title", "shows",
+                                       "timer"])
 
 
 def _id_key(id: str) -> tuple[int, ...]:
