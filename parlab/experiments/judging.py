@@ -133,10 +133,10 @@ def chance_all_disturbed(*sides: Sequence[float]) -> float:
     return (1 - q) ** min(len(ts) for ts in sides)
 
 
-def spread(times: Sequence[float]) -> str:
+def spread(times: Sequence[float], sep: str = "-") -> str:
     """The range of ``times`` in milliseconds, e.g. "55-240 ms"."""
     lo, hi = min(times) * 1e3, max(times) * 1e3
-    return f"{lo:.3g} ms" if len(times) == 1 else f"{lo:.3g}-{hi:.3g} ms"
+    return f"{lo:.3g} ms" if len(times) == 1 else f"{lo:.3g}{sep}{hi:.3g} ms"
 
 
 def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bool = True,
@@ -162,18 +162,21 @@ def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bo
                 f"{names[0] or 'one side'} {spread(num)}, {names[1] or 'other'} {spread(den)})")
     sure = confirmed(num) and confirmed(den)
     if (r > need) if above else (r < need):
-        return Decision("holds", observed, sure)
+        # Settled once confirmed, or once clear of the threshold by the margin.
+        clear = r > need * (1 + MARGIN) if above else r < need / (1 + MARGIN)
+        return Decision("holds", observed, sure or clear)
     if sure and against(r) and (basis == "low" or against(low)):
         if chance_all_disturbed(num, den) <= ALPHA:
             return Decision("fails", observed, True)
         return Decision("inconclusive", f"{observed}; against the lesson, but in too few "
                                          "runs to rule out interference", False)
     if not sure:
-        noisy = [(n or "a side", t) for n, t in zip(names, (num, den)) if not confirmed(t)]
-        why = "; ".join(f"noisy: {n} varied from {spread(t).replace('-', ' to ')}"
-                        for n, t in noisy)
-    else:
+        why = "; ".join(f"noisy: {n or 'a side'} varied from {spread(t, ' to ')}"
+                        for n, t in zip(names, (num, den)) if not confirmed(t))
+    elif not against(r):
         why = f"within {MARGIN:.0%} of the threshold: too close to tell"
+    else:
+        why = "the medians are against the lesson, the fastest runs are not"
     return Decision("inconclusive", f"{observed}; {why}", False)
 
 
@@ -208,7 +211,7 @@ def timing(ctx: Context, text: str, ok: bool, observed: str, *variants: Variant)
     noisy = [v for v in variants if not confirmed(v.times)]
     if noisy:
         return ctx.lesson(text, "inconclusive", f"{observed}; " + "; ".join(
-            f"noisy: {v.name} varied from {spread(v.times).replace('-', ' to ')}"
+            f"noisy: {v.name} varied from {spread(v.times, ' to ')}"
             for v in noisy))
     return ctx.lesson(text, *_unless_busy(observed, variants))
 
