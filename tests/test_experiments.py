@@ -30,7 +30,7 @@ ALL_IDS = list(catalog().id)
 
 def test_catalog_lists_every_lecture_experiment():
     cat = catalog()
-    assert list(cat.columns) == ["id", "title", "lecture", "lecture_title", "shows"]
+    assert list(cat.columns) == ["id", "title", "lecture", "lecture_title", "shows", "timer"]
     missing = sorted(set(EXPECTED_IDS) - set(cat.id))
     assert not missing, f"experiments not registered: {missing}"
     assert cat.id.is_unique
