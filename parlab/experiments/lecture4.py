@@ -138,6 +138,7 @@ def processes_x_threads(ctx: Context) -> Result:
                          check=sums_right, baseline=(procs, t) == (1, 1)) for t in threads])
             cells.update(zip(((procs, t) for t in threads), measured))
     ctx.extras["grid"] = {pair: v.seconds for pair, v in cells.items()}
+    ctx.extras["grid_runs"] = {pair: v.times for pair, v in cells.items()}
 
     def fits(pair):
         return pair[0] * pair[1] <= ctx.cores
