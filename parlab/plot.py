@@ -132,7 +132,7 @@ def _dots(ax: Axes, values, y, **kwargs) -> None:
 
 
 RUN_HANDLE = Line2D([], [], color="black", marker="o", linestyle="none", markersize=3,
-                    alpha=0.55, label="one run")
+                    alpha=0.55, label="one run (bars: medians)")
 
 
 def _run_speedups(result: Result, rows: pd.DataFrame, over: str) -> list[np.ndarray]:
@@ -169,7 +169,7 @@ def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int,
     ax.axvline(1, color="black", linestyle="--", linewidth=1)
     if speedup.max() >= 0.5 * cores:
         ax.axvline(cores, color="black", linestyle=":", linewidth=1)
-    ax.set_xlabel(f"speedup over \"{over}\" (x): bars from medians, dots one per run")
+    ax.set_xlabel(f"speedup over \"{over}\" (x)")
     handles = _gil_legend(rows.release_gil) + [RUN_HANDLE,
         Line2D([], [], color="black", linestyle="--", label="baseline (1x)"),
         Line2D([], [], color="black", linestyle=":", label=f"{cores} cores")]

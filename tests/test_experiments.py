@@ -92,6 +92,11 @@ def check_figure_kind(result, fig):
     charts = [lx for lx, _ in labels if lx.startswith("speedup over")]
     baselines = list(dict.fromkeys(result.table.speedup_over))
     assert charts == [f'speedup over "{b}" (x)' for b in baselines]
+    # Every timed run is a dot on its variant's bar.
+    dots = sum(len(line.get_xdata()) for ax in fig.axes
+               if ax.get_xlabel().startswith("speedup over")
+               for line in ax.lines if line.get_marker() == "o")
+    assert dots == result.table.n_samples.sum() == len(result.samples)
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
