@@ -191,10 +191,12 @@ def run_processes(mp, target: Callable[..., None], args: Iterable[tuple]) -> Non
 
 @contextlib.contextmanager
 def shared_matrix(n: int) -> Iterator[str]:
-    """A fresh ``n x n`` float64 block of ``multiprocessing.shared_memory``; yields its
-    name for workers to attach to (:func:`attached_matrix`), freed at the end."""
+    """A fresh ``n x n`` float64 block of ``multiprocessing.shared_memory``, written
+    once (NaN) so that its pages exist before any clock starts; yields its name
+    for workers to attach to (:func:`attached_matrix`), freed at the end."""
     shm = shared_memory.SharedMemory(create=True, size=max(1, n * n * 8))
     try:
+        np.ndarray((n, n), buffer=shm.buf).fill(np.nan)  # the view goes at once
         yield shm.name
     finally:
         shm.close()
