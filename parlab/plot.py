@@ -115,14 +115,33 @@ def speedup_figure(result: Result) -> Figure:
     return fig
 
 
+def _runs(result: Result, variant: str) -> np.ndarray:
+    """Every timed run of ``variant``, in seconds (none for a result without samples)."""
+    samples = result.samples
+    if samples is None or samples.empty:
+        return np.array([])
+    return samples.loc[samples.variant == variant, "seconds"].to_numpy(dtype=float)
+
+
+def _dots(ax: Axes, values, y, **kwargs) -> None:
+    """One dot per run, jittered across its bar so that equal runs stay visible."""
+    values = np.asarray(values, dtype=float)
+    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(values))
+    ax.plot(values, y + jitter, "o", color="black", markersize=3, alpha=0.55, zorder=3,
+            **kwargs)
+
+
+RUN_HANDLE = Line2D([], [], color="black", marker="o", linestyle="none", markersize=3,
+                    alpha=0.55, label="one run")
+
+
 def _run_speedups(result: Result, rows: pd.DataFrame, over: str) -> list[np.ndarray]:
     """Each row's runs as speedups over the median of ``over``: one dot per run."""
-    samples, table = result.samples, result.table
-    if samples is None or samples.empty or over not in set(table.variant):
+    table = result.table
+    if over not in set(table.variant):
         return [np.array([])] * len(rows)
     base = float(table.loc[table.variant == over, "seconds"].iloc[0])
-    return [base / samples.loc[samples.variant == v, "seconds"].to_numpy(dtype=float)
-            for v in rows.variant]
+    return [base / _runs(result, v) for v in rows.variant]
 
 
 def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int,
@@ -140,10 +159,8 @@ def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int,
     _labels(ax.bar_label(bars, labels=[f"{s:.3g}x" for s in speedup], padding=3,
                          fontsize="small"))
     # Every run as a dot on its bar: a noisy comparison looks noisy.
-    jitter = np.random.default_rng(0)
     for yi, r in zip(y, runs):
-        ax.plot(r, yi + jitter.uniform(-0.25, 0.25, len(r)), "o", color="black",
-                markersize=3, alpha=0.55, zorder=3)
+        _dots(ax, r, yi)
     ax.set_yticks(y, [_wrap(v) for v in rows.variant], fontsize="small")
     ax.invert_yaxis()
     every = np.concatenate([speedup, *runs])
@@ -153,9 +170,7 @@ def _speedup_bars(ax: Axes, rows: pd.DataFrame, over: str, cores: int,
     if speedup.max() >= 0.5 * cores:
         ax.axvline(cores, color="black", linestyle=":", linewidth=1)
     ax.set_xlabel(f"speedup over \"{over}\" (x): bars from medians, dots one per run")
-    handles = _gil_legend(rows.release_gil) + [
-        Line2D([], [], color="black", marker="o", linestyle="none", markersize=3, alpha=0.55,
-               label="one run"),
+    handles = _gil_legend(rows.release_gil) + [RUN_HANDLE,
         Line2D([], [], color="black", linestyle="--", label="baseline (1x)"),
         Line2D([], [], color="black", linestyle=":", label=f"{cores} cores")]
     if not rows.correct.all():
@@ -211,9 +226,13 @@ def counts_figure(result: Result) -> Figure:
     bars = right.barh(y, ns, color=colours)
     _labels(right.bar_label(bars, labels=[f"{v:,.0f} ns" if v >= 100 else f"{v:.3g} ns"
                                           for v in ns], padding=3, fontsize="x-small"))
+    runs = [_runs(result, v) * 1e9 / e for v, (_, e) in counts.items()]
+    for yi, r in zip(y, runs):
+        _dots(right, r, yi)
+    every = np.concatenate([ns, *runs])
     right.set_xscale("log")
-    right.set_xlim(ns.min() / 2, ns.max() * 8)  # room for the labels on a log axis
-    right.set_xlabel("time per increment (ns, log scale)")
+    right.set_xlim(every.min() / 2, every.max() * 8)  # room for the labels on a log axis
+    right.set_xlabel("time per increment (ns, log scale; bars: medians, dots: runs)")
     fig.legend(handles=_gil_legend(rows.release_gil), loc="outside lower center",
                ncols=3, fontsize="small")
     return fig
@@ -228,7 +247,12 @@ def threads_curve_figure(result: Result) -> Figure:
     fig = new_figure(figsize=(WIDTH * 0.7, 4.2))
     _title(fig, result)
     ax = fig.subplots()
-    ax.plot(table.workers, table.seconds, marker="o", color="black")
+    ax.plot(table.workers, table.seconds, marker="o", color="black", label="median")
+    for w, v in zip(table.workers, table.variant):
+        r = _runs(result, v)
+        ax.plot([w] * len(r), r, "o", color="grey", markersize=3, alpha=0.6)
+    if result.samples is not None and not result.samples.empty:
+        ax.plot([], [], "o", color="grey", markersize=3, alpha=0.6, label="one run")
     for w, s in zip(table.workers, table.seconds):
         ax.annotate(f"{s:.3g} s", (w, s), textcoords="offset points", xytext=(0, 7),
                     ha="center", fontsize="small")
@@ -236,7 +260,9 @@ def threads_curve_figure(result: Result) -> Figure:
     ax.set_xticks(sorted(set(table.workers)))
     ax.set_xlabel("threads (threadpoolctl limit)")
     ax.set_ylabel("seconds per call")
-    ax.set_ylim(0, table.seconds.max() * 1.25)
+    highest = max([table.seconds.max(), *(_runs(result, v).max(initial=0)
+                                            for v in table.variant)])
+    ax.set_ylim(0, highest * 1.25)
     ax.legend(loc="upper right", fontsize="small")
     ax.grid(alpha=0.3)
     return fig
@@ -247,7 +273,8 @@ def threads_curve_figure(result: Result) -> Figure:
 def grid_figure(result: Result) -> Figure:
     """Seconds for every (processes, threads) pair measured; oversubscribed cells hatched.
 
-    ``result.extras["grid"]`` maps ``(processes, threads)`` to seconds.
+    ``result.extras["grid"]`` maps ``(processes, threads)`` to seconds (the
+    median), ``result.extras["grid_runs"]`` to every run's, shown as a range.
     """
     cells = result.extras["grid"]
     cores = result.load.cores
@@ -264,7 +291,9 @@ def grid_figure(result: Result) -> Figure:
     for (p, t), s in cells.items():
         i, j = procs.index(p), threads.index(t)
         over = p * t > cores
-        text = (f"{s:.2f} s" + ("\nmore than the cores" if over else "")
+        runs = result.extras.get("grid_runs", {}).get((p, t), [])
+        spread = f"\nruns {min(runs):.2f}-{max(runs):.2f}" if len(runs) > 1 else ""
+        text = (f"{s:.2f} s{spread}" + ("\nmore than the cores" if over else "")
                 + ("\nfastest" if (p, t) == best else ""))
         ax.text(j, i, text, ha="center", va="center", fontsize="small",
                 color="white" if s > np.nanmean(grid) else "black")
@@ -289,8 +318,9 @@ def regions_figure(result: Result) -> Figure:
     fig = new_figure(figsize=(WIDTH, 3.2 + 0.42 * len(numba_rows) + 3.4))
     _title(fig, result)
     top, bottom = fig.subplots(2, 1, height_ratios=[1.2 + 0.42 * len(numba_rows), 3.4])
-    _speedup_bars(top, numba_rows, str(numba_rows.speedup_over.iloc[0]) if len(numba_rows)
-                  else "", result.load.cores)
+    over = str(numba_rows.speedup_over.iloc[0]) if len(numba_rows) else ""
+    _speedup_bars(top, numba_rows, over, result.load.cores,
+                  _run_speedups(result, numba_rows, over))
     crossover = result.extras.get("crossover")
     bottom.set_xlabel("rows of X in cdist(X, X) (log scale)")
     bottom.set_ylabel("time with 2 threads / with 1")
@@ -328,7 +358,9 @@ def memory_figure(result: Result) -> Figure:
     left.legend(loc="lower right", fontsize="small")
     seconds = result.table.set_index("variant").seconds
     right.barh(y, [seconds[n] for n in names], color=COLOURS["none"][0])
+    for yi, n in zip(y, names):
+        _dots(right, _runs(result, n), yi)
     right.set_yticks(y, [])
     right.invert_yaxis()
-    right.set_xlabel("seconds (median)")
+    right.set_xlabel("seconds (bars: medians, dots: runs)")
     return fig

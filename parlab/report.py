@@ -137,16 +137,23 @@ def write_report(out: Path, results: list[Result], failures: Mapping[str, str], 
 READING = """\
 ## Reading this report
 
-**Verdicts.** `holds`: the numbers show the lesson. `fails`: they do not,
-although the machine was free enough. `inconclusive`: a timing lesson that
-did not show while other programs took more than {busy:.0%} of the machine's
-CPU (measured during the experiment's runs: their CPU time and steal time),
-or a "no speedup" lesson whose paired "speedup" lesson did not hold, so a slow
-parallel run proves nothing. `skipped`: cannot be tried here (one core, a
-missing optional package); the reason is given.
+**Verdicts.** `holds`: the numbers show the lesson. `fails`: they are
+confidently against it: the fastest runs, where a third of the runs gather,
+miss the threshold by more than 10%, in enough runs that all of them being
+disturbed is under 0.1% likely, on a quiet machine (other programs under
+{busy:.0%} of the CPU, measured during the runs with their CPU and steal time),
+and, for a parallel speedup, while a capacity probe measured in the same
+rounds showed the cores were free. `inconclusive`: the runs disagree (bursts of
+interference), sit too close to the threshold, or were measured on a busy
+machine; or a "no speedup" lesson whose paired "speedup" lesson did not hold,
+so a slow parallel run proves nothing; `observed` says which. A claim of what
+the machine can do is judged from the fastest runs (timeit's rule), a claim of
+no gain from the medians. `skipped`: cannot be tried here (one core, a missing
+optional package); the reason is given.
 
-**Tables.** `speedup` is the time of the row named in `speedup_over` divided
-by this row's time. `expected` says what this variant's output should be (for
+**Tables.** `seconds` is the median of a variant's runs (`samples.csv` has
+every run; the figures draw each as a dot). `speedup` is the time of the row
+named in `speedup_over` divided by this row's time. `expected` says what this variant's output should be (for
 the racy counter: at most the total, since updates get lost), and `correct`
 whether it was. `GIL` says whether a parlab kernel ran with the GIL released,
 held, or not at all (`-`).

@@ -21,13 +21,16 @@ The statistical rule, one engine for every timing lesson (:func:`decide`):
   the fastest runs show the machine's capacity. A claim that something gives
   *no* gain is judged from the whole distribution (the medians), and fails
   only where the low ends agree.
-- A low end counts once it is confirmed: at least :data:`CONFIRM_K` samples
-  within :data:`CONFIRM_TOL` of the fastest. Until every variant's is, and
+- A low end counts once it is confirmed: at least :data:`CONFIRM_K` samples,
+  and :data:`CONFIRM_SHARE` of all, within :data:`CONFIRM_TOL` of the fastest
+  (the runs gather there; it is not the tail of a burst). Until every variant's is, and
   while the ratio sits within :data:`MARGIN` of the threshold, the
   comparison measures more interleaved rounds, up to its budget
   (``framework.MAX_ROUNDS``, ``framework.EXTRA_TIME``).
 - ``fails`` needs confirmed low ends, a ratio beyond the threshold by more
-  than :data:`MARGIN`, a quiet load meter, and, for a parallel speedup, a
+  than :data:`MARGIN`, enough runs that all of them being slowed by
+  interference has a chance below :data:`ALPHA` (:func:`chance_all_disturbed`),
+  a quiet load meter, and, for a parallel speedup, a
   capacity probe measured in the same rounds (released ``cpu_work``, serial
   against threads) that did reach the speedup: the cores were there.
 
@@ -88,11 +91,17 @@ SIGMAS = 6
 
 
 # The statistical rule (see the module's docstring): a low end is confirmed by
-# this many samples within this share of the fastest one ...
+# at least this many samples, and this share of all of them, within this share
+# of the fastest one: the low end is where the runs gather, not a tail ...
 CONFIRM_K = 2
+CONFIRM_SHARE = 1 / 3
 CONFIRM_TOL = 0.10
-# ... and a ratio must miss its threshold by more than this share to fail.
+# ... a ratio must miss its threshold by more than this share to fail ...
 MARGIN = 0.10
+# ... in enough runs that, had every one of them a chance q of running free
+# of interference (estimated from both sides' runs), all of them missing it
+# has a probability of at most this: the confidence of a "fails" is 99.9%.
+ALPHA = 0.001
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,16 +116,27 @@ class Decision:
 
 
 def confirmed(times: Sequence[float]) -> bool:
-    """Whether the fastest of ``times`` is no one-off: :data:`CONFIRM_K` samples
-    (or all, when fewer were taken) lie within :data:`CONFIRM_TOL` of it."""
+    """Whether the fastest of ``times`` is where the runs gather, not a one-off:
+    :data:`CONFIRM_K` samples (or all, when fewer were taken), and at least
+    :data:`CONFIRM_SHARE` of them, lie within :data:`CONFIRM_TOL` of it."""
     low = min(times)
-    return sum(t <= low * (1 + CONFIRM_TOL) for t in times) >= min(CONFIRM_K, len(times))
+    near = sum(t <= low * (1 + CONFIRM_TOL) for t in times)
+    return near >= min(CONFIRM_K, len(times)) and near >= CONFIRM_SHARE * len(times)
 
 
-def spread(times: Sequence[float]) -> str:
+def chance_all_disturbed(*sides: Sequence[float]) -> float:
+    """How likely it is that every run of the shortest side was slowed by
+    interference, if each run escapes it with the chance q that the runs show:
+    the share of a side's runs that gather at its fastest, counted as
+    near / (n + 1) so that a few runs never look certain; the lower side's."""
+    q = min(sum(t <= min(ts) * (1 + CONFIRM_TOL) for t in ts) / (len(ts) + 1) for ts in sides)
+    return (1 - q) ** min(len(ts) for ts in sides)
+
+
+def spread(times: Sequence[float], sep: str = "-") -> str:
     """The range of ``times`` in milliseconds, e.g. "55-240 ms"."""
     lo, hi = min(times) * 1e3, max(times) * 1e3
-    return f"{lo:.3g} ms" if len(times) == 1 else f"{lo:.3g}-{hi:.3g} ms"
+    return f"{lo:.3g} ms" if len(times) == 1 else f"{lo:.3g}{sep}{hi:.3g} ms"
 
 
 def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bool = True,
@@ -142,15 +162,21 @@ def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bo
                 f"{names[0] or 'one side'} {spread(num)}, {names[1] or 'other'} {spread(den)})")
     sure = confirmed(num) and confirmed(den)
     if (r > need) if above else (r < need):
-        return Decision("holds", observed, sure)
+        # Settled once confirmed, or once clear of the threshold by the margin.
+        clear = r > need * (1 + MARGIN) if above else r < need / (1 + MARGIN)
+        return Decision("holds", observed, sure or clear)
     if sure and against(r) and (basis == "low" or against(low)):
-        return Decision("fails", observed, True)
+        if chance_all_disturbed(num, den) <= ALPHA:
+            return Decision("fails", observed, True)
+        return Decision("inconclusive", f"{observed}; against the lesson, but in too few "
+                                         "runs to rule out interference", False)
     if not sure:
-        noisy = [(n or "a side", t) for n, t in zip(names, (num, den)) if not confirmed(t)]
-        why = "; ".join(f"noisy: {n} varied from {spread(t).replace('-', ' to ')}"
-                        for n, t in noisy)
-    else:
+        why = "; ".join(f"noisy: {n or 'a side'} varied from {spread(t, ' to ')}"
+                        for n, t in zip(names, (num, den)) if not confirmed(t))
+    elif not against(r):
         why = f"within {MARGIN:.0%} of the threshold: too close to tell"
+    else:
+        why = "the medians are against the lesson, the fastest runs are not"
     return Decision("inconclusive", f"{observed}; {why}", False)
 
 
@@ -185,7 +211,7 @@ def timing(ctx: Context, text: str, ok: bool, observed: str, *variants: Variant)
     noisy = [v for v in variants if not confirmed(v.times)]
     if noisy:
         return ctx.lesson(text, "inconclusive", f"{observed}; " + "; ".join(
-            f"noisy: {v.name} varied from {spread(v.times).replace('-', ' to ')}"
+            f"noisy: {v.name} varied from {spread(v.times, ' to ')}"
             for v in noisy))
     return ctx.lesson(text, *_unless_busy(observed, variants))
 

@@ -182,3 +182,4 @@ def judge_grid(ctx: Context, cells: dict) -> None:
                          "one thread", cells[best_fit], cells[1, 1], ctx.cores)
     # After the lessons, which may have measured more rounds.
     ctx.extras["grid"] = {pair: v.seconds for pair, v in cells.items()}
+    ctx.extras["grid_runs"] = {pair: v.times for pair, v in cells.items()}
