@@ -38,6 +38,9 @@ def test_catalog_lists_every_lecture_experiment():
     keys = [tuple(int(p) for p in i[1:].split(".")) for i in cat.id]
     assert keys == sorted(keys)
     assert cat.title.str.len().gt(0).all() and cat.shows.str.len().gt(0).all()
+    # Every experiment says what one timed run covers, for the report's "Timed:".
+    untimed = cat.id[cat.timer.str.strip().str.len().eq(0)].tolist()
+    assert not untimed, f"experiments without a timer text: {untimed}"
     lectures = cat.lecture[~cat.id.str.startswith("L5.")]
     assert lectures.str.match(r"00\d_[0-9a-f]+\.txt").all()
     # parlab's own experiments, beyond the lectures, form a sixth group.

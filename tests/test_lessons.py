@@ -6,6 +6,8 @@ tiny scale on any machine (the race needs two cores).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -166,6 +168,42 @@ def test_matmul_job_matches_its_cheap_reference():
     for threads in (1, 2):
         got = tasks.matmul_job(3, n=60, threads=threads)
         assert got == pytest.approx(tasks.matmul_sum_reference(3, 60), rel=1e-9, abs=1e-9)
+
+
+def test_matmul_jobs_in_threads_keep_their_own_output():
+    # The output is kept between calls: one per thread, or concurrent jobs
+    # would sum each other's products.
+    seeds = list(range(8))
+    for _ in range(3):
+        got = runners.run_together([functools.partial(tasks.matmul_job, s, n=200, threads=1)
+                                    for s in seeds])
+        want = [tasks.matmul_sum_reference(s, 200) for s in seeds]
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-6)
+
+
+def test_started_pools_run_until_their_stack_closes():
+    mp = multiprocessing.get_context()
+    with contextlib.ExitStack() as stack:
+        pools = runners.started_pools(stack, mp, [2, 1, 2])
+        threads = runners.thread_pools(stack, [3])
+        assert sorted(pools) == [1, 2] and list(threads) == [3]
+        assert pools[2].starmap(pow, [(2, 3), (3, 2)]) == [8, 9]
+        assert threads[3].starmap(pow, [(2, 5)]) == [32]
+    for pool in (*pools.values(), *threads.values()):
+        with pytest.raises(ValueError):
+            pool.map(abs, [1])
+
+
+def test_joblib_pool_keeps_its_workers_between_calls():
+    with runners.joblib_pool(2, "threads") as parallel:
+        first = runners.joblib_run(parallel, pow, [(2, k) for k in range(5)], "test")
+        second = runners.joblib_run(parallel, pow, [(3, k) for k in range(3)], "test")
+    assert first == [1, 2, 4, 8, 16] and second == [1, 3, 9]
+
+
+def test_shared_matrix_starts_touched_and_unwritten():
+    with runners.shared_matrix(3) as name:
+        assert np.isnan(runners.read_shared_matrix(name, 3)).all()
 
 
 # --- pandas workloads ----------------------------------------------------------

@@ -9,6 +9,8 @@ relative to the pure-Python serial row, not to the kernel's baseline.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 from typing import Any, Callable
@@ -20,7 +22,8 @@ import parlab
 from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, Variant, experiment
 from parlab.experiments.runners import (
-    in_sequence, joblib_run, loky_workers, pool_starmap, row_bounds, thread_pool,
+    in_sequence, joblib_pool, joblib_run, loky_workers, row_bounds, started_pools, thread_pools,
+    touched_matrix,
 )
 from parlab.workloads import distance, montecarlo
 from parlab.workloads.tasks import gil_word
@@ -105,19 +108,16 @@ def root_sum_between(start: int, stop: int) -> float:
     return root_sum(np.arange(start, stop))
 
 
-def pool_map(mp, workers: int, fn: Callable[[Any], Any], items: list) -> list:
-    """``fn`` over ``items`` with a fresh ``Pool.map`` (start-up included)."""
-    with mp.Pool(workers) as pool:
-        return pool.map(fn, items)
-
-
 @experiment("L1.1", title="Pool.map and Pool.starmap over array_split chunks",
             lecture=LECTURE,
             shows="map hands each chunk to a worker, starmap unpacks argument tuples; "
                   "both return every result in input order, and the pool speeds up "
                   "pure Python.",
             sizes={"tiny": dict(n=2_000, chunks=8), "quick": dict(n=10_000_000, chunks=16),
-                   "full": dict(n=20_000_000, chunks=64)})
+                   "full": dict(n=20_000_000, chunks=64)},
+            timer="one map or starmap call over every chunk, sending the chunks to the workers "
+                  "and their results back (or the serial loop over the chunks); the pools are "
+                  "started, every worker running, before timing.")
 def pool_map_experiment(ctx: Context) -> Result:
     p = ctx.params
     chunks = np.array_split(np.arange(p["n"]), p["chunks"])
@@ -125,21 +125,24 @@ def pool_map_experiment(ctx: Context) -> Result:
     # sqrt(i ** 2) == i exactly here, so integer sums are an independent reference.
     expected = [float(sum(range(a, b))) for a, b in bounds]
     c = ctx.cores
-    plans = [ctx.plan("serial loop", lambda: in_sequence(root_sum, [(ch,) for ch in chunks]),
-                      backend="serial", check=expected.__eq__, baseline=True)]
-    plans += [ctx.plan(f"Pool({k}).map", lambda k=k: pool_map(ctx.mp, k, root_sum, chunks),
-                       backend="multiprocessing.Pool", workers=k, check=expected.__eq__)
-              for k in ctx.worker_counts()]
-    plans.append(ctx.plan(f"Pool({c}).starmap over (start, stop)",
-                          lambda: pool_starmap(ctx.mp, c, root_sum_between, bounds),
-                          backend="multiprocessing.Pool", workers=c, check=expected.__eq__))
-    serial, *pools, starmapped = ctx.compare(*plans)
-    mapped = pools[-1]
-    judging.fact(ctx, "map and starmap return every chunk's result in input order",
-                 mapped.correct and starmapped.correct,
-                 f"{len(chunks)} chunks; map in order: {mapped.correct}, "
-                 f"starmap in order: {starmapped.correct}")
-    judging.speedup(ctx, "A pool of processes speeds up pure Python", mapped, serial)
+    # Open until the lessons are judged: a lesson may measure more rounds.
+    with contextlib.ExitStack() as stack:
+        pools = started_pools(stack, ctx.mp, ctx.worker_counts())
+        plans = [ctx.plan("serial loop", lambda: in_sequence(root_sum, [(ch,) for ch in chunks]),
+                          backend="serial", check=expected.__eq__, baseline=True)]
+        plans += [ctx.plan(f"Pool({k}).map", functools.partial(pool.map, root_sum, chunks),
+                           backend="multiprocessing.Pool", workers=k, check=expected.__eq__)
+                  for k, pool in pools.items()]
+        plans.append(ctx.plan(f"Pool({c}).starmap over (start, stop)",
+                              functools.partial(pools[c].starmap, root_sum_between, bounds),
+                              backend="multiprocessing.Pool", workers=c, check=expected.__eq__))
+        serial, *mapped_by, starmapped = ctx.compare(*plans)
+        mapped = mapped_by[-1]
+        judging.fact(ctx, "map and starmap return every chunk's result in input order",
+                     mapped.correct and starmapped.correct,
+                     f"{len(chunks)} chunks; map in order: {mapped.correct}, "
+                     f"starmap in order: {starmapped.correct}")
+        judging.speedup(ctx, "A pool of processes speeds up pure Python", mapped, serial)
     return ctx.result()
 
 
@@ -159,28 +162,33 @@ def oversubscribed_count(ctx: Context) -> int:
     return max(ctx.params["oversubscribe"], 2 * ctx.cores)
 
 
-def pool_runner(ctx: Context, workers: int) -> Callable:
-    return lambda fn, tasks: pool_starmap(ctx.mp, workers, fn, tasks)
+def starmap_runner(pool) -> Callable:
+    return lambda fn, tasks: pool.starmap(fn, tasks)
 
 
 @experiment("L1.2", title="Monte Carlo pi over process pools",
             lecture=LECTURE,
             shows="A pool of cpu_count() processes speeds the estimate up; more "
                   "processes than cores bring no further gain.",
-            sizes=MONTE_CARLO_SIZES)
+            sizes=MONTE_CARLO_SIZES,
+            timer="one starmap call running every task on the pool and collecting the counts "
+                  "(or the tasks in a loop); every pool is started, all its workers running, "
+                  "before timing.")
 def monte_carlo_pool(ctx: Context) -> Result:
     c, over = ctx.cores, oversubscribed_count(ctx)
-    serial, pools = kernel_comparison(ctx, "serial", kernel_tasks(ctx.params, True), {
-        f"Pool({k})": ("multiprocessing.Pool", k, True, pool_runner(ctx, k))
-        for k in ctx.worker_counts(oversubscribe=over)})
-    pure, pure_pools = pure_comparison(ctx, {
-        f"Pool({k})": ("multiprocessing.Pool", k, pool_runner(ctx, k)) for k in (c, over)})
-    can = judging.speedup(ctx, "A pool of cpu_count() processes speeds up the kernel",
-                          pools[f"Pool({c})"], serial)
-    judging.oversubscribed(ctx, "More processes than cores bring no further speedup",
-                           pools[f"Pool({over})"], pools[f"Pool({c})"], can)
-    judging.speedup(ctx, "The pool speeds up the pure-Python Monte Carlo too",
-                    pure_pools[f"Pool({c})"], pure)
+    with contextlib.ExitStack() as stack:
+        pools = started_pools(stack, ctx.mp, ctx.worker_counts(oversubscribe=over))
+        serial, by_pool = kernel_comparison(ctx, "serial", kernel_tasks(ctx.params, True), {
+            f"Pool({k})": ("multiprocessing.Pool", k, True, starmap_runner(pool))
+            for k, pool in pools.items()})
+        pure, pure_pools = pure_comparison(ctx, {
+            f"Pool({k})": ("multiprocessing.Pool", k, starmap_runner(pools[k])) for k in (c, over)})
+        can = judging.speedup(ctx, "A pool of cpu_count() processes speeds up the kernel",
+                              by_pool[f"Pool({c})"], serial)
+        judging.oversubscribed(ctx, "More processes than cores bring no further speedup",
+                               by_pool[f"Pool({over})"], by_pool[f"Pool({c})"], can)
+        judging.speedup(ctx, "The pool speeds up the pure-Python Monte Carlo too",
+                        pure_pools[f"Pool({c})"], pure)
     return ctx.result()
 
 
@@ -203,35 +211,40 @@ def wait_sleep(i: int, seconds: float) -> int:
             shows="Waiting threads overlap: n waits take about the time of one, unless "
                   "the wait holds the GIL.",
             sizes={"tiny": dict(tasks=4, seconds=0.01), "quick": dict(tasks=8, seconds=0.05),
-                   "full": dict(tasks=16, seconds=0.2)})
+                   "full": dict(tasks=16, seconds=0.2)},
+            timer="one starmap call handing every wait to the thread pool and collecting the "
+                  "results (or the waits in a loop); the pool's threads are started before "
+                  "timing.")
 def io_thread_pool(ctx: Context) -> Result:
     n, secs = ctx.params["tasks"], ctx.params["seconds"]
     in_order = list(range(n))
     waits = {release: [(i, secs, release) for i in in_order] for release in (True, False)}
-    pool = "multiprocessing.pool.ThreadPool"
-    serial, released, held, sleep = ctx.compare(
-        ctx.plan("serial, io_wait", lambda: in_sequence(wait_kernel, waits[True]),
-                 backend="serial", release_gil=True, check=in_order.__eq__, baseline=True),
-        *[ctx.plan(f"ThreadPool, io_wait {gil_word(release)}",
-                   lambda release=release: thread_pool(n, wait_kernel, waits[release]),
-                   backend=pool, workers=n, release_gil=release, check=in_order.__eq__)
-          for release in (True, False)],
-        ctx.plan("ThreadPool, time.sleep",
-                 lambda: thread_pool(n, wait_sleep, [(i, secs) for i in in_order]),
-                 backend=pool, workers=n, check=in_order.__eq__))
-    can = judging.overlap(ctx, "Threads overlap waits: n waits take about the time of one",
-                          released, serial, n)
-    judging.overlap(ctx, "time.sleep releases the GIL, so pure-Python waits overlap too",
-                    sleep, serial, n)
-    judging.no_speedup(ctx, "A wait that holds the GIL blocks every thread: no overlap",
-                       held, serial, can)
+    backend = "multiprocessing.pool.ThreadPool"
+    with contextlib.ExitStack() as stack:
+        pool = thread_pools(stack, [n])[n]
+        serial, released, held, sleep = ctx.compare(
+            ctx.plan("serial, io_wait", lambda: in_sequence(wait_kernel, waits[True]),
+                     backend="serial", release_gil=True, check=in_order.__eq__, baseline=True),
+            *[ctx.plan(f"ThreadPool, io_wait {gil_word(release)}",
+                       functools.partial(pool.starmap, wait_kernel, waits[release]),
+                       backend=backend, workers=n, release_gil=release, check=in_order.__eq__)
+              for release in (True, False)],
+            ctx.plan("ThreadPool, time.sleep",
+                     functools.partial(pool.starmap, wait_sleep, [(i, secs) for i in in_order]),
+                     backend=backend, workers=n, check=in_order.__eq__))
+        can = judging.overlap(ctx, "Threads overlap waits: n waits take about the time of one",
+                              released, serial, n)
+        judging.overlap(ctx, "time.sleep releases the GIL, so pure-Python waits overlap too",
+                        sleep, serial, n)
+        judging.no_speedup(ctx, "A wait that holds the GIL blocks every thread: no overlap",
+                           held, serial, can)
     return ctx.result()
 
 
 # ---------------------------------------------------------------- L1.4
 
-def joblib_runner(workers: int, prefer: str) -> Callable:
-    return lambda fn, tasks: joblib_run(workers, prefer, fn, tasks, prefer)
+def joblib_runner(parallel, label: str) -> Callable:
+    return lambda fn, tasks: joblib_run(parallel, fn, tasks, label)
 
 
 @experiment("L1.4", title="joblib: threads vs processes, n_jobs vs cores",
@@ -245,45 +258,60 @@ def joblib_runner(workers: int, prefer: str) -> Callable:
                               oversubscribe=8),
                 "full": dict(tasks=10, samples=100_000_000, pure_samples=1_000_000, seed=7,
                              oversubscribe=40),
-            })
+            },
+            timer="one joblib.Parallel call running every task and collecting the results "
+                  "(or the tasks in a loop); every Parallel is entered and its threads or "
+                  "processes started before timing, and kept between calls.")
 def joblib_backends(ctx: Context) -> Result:
     p = ctx.params
     c, over = ctx.cores, oversubscribed_count(ctx)
     n_jobs = ctx.worker_counts(oversubscribe=over)
-    with loky_workers():
+    # Pools stay open until the lessons on them are judged: a lesson may
+    # measure more rounds.
+    with loky_workers(), contextlib.ExitStack() as stack:
+        threads_by = {k: stack.enter_context(joblib_pool(k, "threads")) for k in n_jobs}
         serial, threads = kernel_comparison(ctx, "serial, released", kernel_tasks(p, True), {
             f"threads n_jobs={k}, released": ("joblib[threads]", k, True,
-                                              joblib_runner(k, "threads")) for k in n_jobs})
+                                              joblib_runner(threads_by[k], "threads"))
+            for k in n_jobs})
         # joblib keeps one pool of worker processes and resizes it when n_jobs
         # changes: alternating pool sizes would time the resizing. So the
         # oversubscribed pool is measured on its own, after the others.
-        serial_held, held = kernel_comparison(ctx, "serial, held", kernel_tasks(p, False), {
-            f"{kind} n_jobs={c}, held": (f"joblib[{kind}]", c, False, joblib_runner(c, kind))
-            for kind in ("threads", "processes")})
-        over_held = ctx.compare(ctx.plan(
-            f"processes n_jobs={over}, held",
-            lambda: joblib_run(over, "processes", hits, kernel_tasks(p, False), "processes"),
-            backend="joblib[processes]", workers=over, release_gil=False,
-            check=lambda got: got == serial_held.output, speedup_over=serial_held))[0]
-        pure, pure_runs = pure_comparison(ctx, {
-            f"{prefer} n_jobs={c}": (f"joblib[{prefer}]", c, joblib_runner(c, prefer))
-            for prefer in ("threads", "processes")})
-    can_threads = judging.speedup(ctx, "joblib threads speed up a kernel that releases the GIL",
-                                  threads[f"threads n_jobs={c}, released"], serial)
-    judging.no_speedup(ctx, "joblib threads give nothing when the kernel holds the GIL",
-                       held[f"threads n_jobs={c}, held"], serial_held, can_threads)
-    can_procs = judging.speedup(ctx, "joblib processes speed up even a kernel that holds the "
-                                     "GIL", held[f"processes n_jobs={c}, held"], serial_held)
-    judging.oversubscribed(ctx, "n_jobs far above the core count gains nothing (threads)",
-                           threads[f"threads n_jobs={over}, released"],
-                           threads[f"threads n_jobs={c}, released"], can_threads)
-    judging.oversubscribed(ctx, "n_jobs far above the core count gains nothing (processes)",
-                           over_held,
-                           held[f"processes n_jobs={c}, held"], can_procs)
-    can_pure = judging.speedup(ctx, "Pure Python: joblib processes speed it up",
-                               pure_runs[f"processes n_jobs={c}"], pure)
-    judging.no_speedup(ctx, "Pure Python: joblib threads do not",
-                       pure_runs[f"threads n_jobs={c}"], pure, can_pure)
+        with joblib_pool(c, "processes") as procs:
+            runners = {"threads": joblib_runner(threads_by[c], "threads"),
+                       "processes": joblib_runner(procs, "processes")}
+            serial_held, held = kernel_comparison(ctx, "serial, held", kernel_tasks(p, False), {
+                f"{kind} n_jobs={c}, held": (f"joblib[{kind}]", c, False, runners[kind])
+                for kind in ("threads", "processes")})
+            pure, pure_runs = pure_comparison(ctx, {
+                f"{prefer} n_jobs={c}": (f"joblib[{prefer}]", c, runners[prefer])
+                for prefer in ("threads", "processes")})
+            can_threads = judging.speedup(
+                ctx, "joblib threads speed up a kernel that releases the GIL",
+                threads[f"threads n_jobs={c}, released"], serial)
+            judging.no_speedup(ctx, "joblib threads give nothing when the kernel holds the GIL",
+                               held[f"threads n_jobs={c}, held"], serial_held, can_threads)
+            can_procs = judging.speedup(ctx, "joblib processes speed up even a kernel that holds "
+                                             "the GIL", held[f"processes n_jobs={c}, held"],
+                                        serial_held)
+            judging.oversubscribed(ctx, "n_jobs far above the core count gains nothing (threads)",
+                                   threads[f"threads n_jobs={over}, released"],
+                                   threads[f"threads n_jobs={c}, released"], can_threads)
+            can_pure = judging.speedup(ctx, "Pure Python: joblib processes speed it up",
+                                       pure_runs[f"processes n_jobs={c}"], pure)
+            judging.no_speedup(ctx, "Pure Python: joblib threads do not",
+                               pure_runs[f"threads n_jobs={c}"], pure, can_pure)
+        with joblib_pool(over, "processes") as procs:
+            over_held = ctx.compare(ctx.plan(
+                f"processes n_jobs={over}, held",
+                functools.partial(joblib_run, procs, hits, kernel_tasks(p, False), "processes"),
+                backend="joblib[processes]", workers=over, release_gil=False,
+                check=lambda got: got == serial_held.output, speedup_over=serial_held))[0]
+            # Extra rounds of the n_jobs=c comparison, should this lesson ask
+            # for them, would time joblib resizing its pool back.
+            judging.oversubscribed(ctx, "n_jobs far above the core count gains nothing "
+                                        "(processes)", over_held,
+                                   held[f"processes n_jobs={c}, held"], can_procs)
     return ctx.result()
 
 
@@ -300,7 +328,10 @@ def kernel_block(xs: np.ndarray, ys: np.ndarray, release_gil: bool) -> np.ndarra
                   "don't; a kernel beats every parallel version of the loop.",
             sizes={"tiny": dict(m=24, n=24, p=8, chunks=4, seed=5),
                    "quick": dict(m=400, n=400, p=100, chunks=40, seed=5),
-                   "full": dict(m=1000, n=1000, p=100, chunks=100, seed=5)})
+                   "full": dict(m=1000, n=1000, p=100, chunks=100, seed=5)},
+            timer="one call computing the whole matrix: the pool variants hand out the row "
+                  "chunks and concatenate the blocks they return, as the lab does; every pool "
+                  "(Pool, ThreadPool, joblib's processes) is started before timing.")
 def lab(ctx: Context) -> Result:
     p = ctx.params
     rng = np.random.default_rng(p["seed"])
@@ -310,31 +341,39 @@ def lab(ctx: Context) -> Result:
     pure = [(xs, Y) for xs in blocks]
     kernel = {release: [(xs, Y, release) for xs in blocks] for release in (True, False)}
     c = ctx.cores
-    with loky_workers():
-        serial, pool, threads, jl = ctx.compare(
+    # Pools stay open until the lessons are judged: a lesson may measure more rounds.
+    with loky_workers(), contextlib.ExitStack() as stack:
+        procs = started_pools(stack, ctx.mp, [c])[c]
+        threads = thread_pools(stack, [c])[c]
+        jl = stack.enter_context(joblib_pool(c, "processes"))
+        serial, by_pool, by_threads, by_joblib = ctx.compare(
             ctx.plan("serial, pure loop", lambda: distance.cdist_loop(X, Y), backend="serial",
                      check=check, baseline=True),
             ctx.plan("Pool.starmap, pure loop",
-                     lambda: np.concatenate(pool_starmap(ctx.mp, c, distance.cdist_loop, pure)),
+                     lambda: np.concatenate(procs.starmap(distance.cdist_loop, pure)),
                      backend="multiprocessing.Pool", workers=c, check=check),
             ctx.plan("ThreadPool.starmap, pure loop",
-                     lambda: np.concatenate(thread_pool(c, distance.cdist_loop, pure)),
+                     lambda: np.concatenate(threads.starmap(distance.cdist_loop, pure)),
                      backend="multiprocessing.pool.ThreadPool", workers=c, check=check),
             ctx.plan("joblib processes, pure loop",
-                     lambda: np.concatenate(joblib_run(c, "processes", distance.cdist_loop,
-                                                       pure, "lab")),
+                     lambda: np.concatenate(joblib_run(jl, distance.cdist_loop, pure, "lab")),
                      backend="joblib[processes]", workers=c, check=check))
-        one_call = ctx.measure("serial, parlab.cdist released", lambda: kernel_block(X, Y, True),
+        out = touched_matrix(len(X), len(Y))
+        one_call = ctx.measure("serial, parlab.cdist released",
+                               functools.partial(parlab.cdist, X, Y, out=out),
                                backend="serial", release_gil=True, check=check)
         ctx.compare(*[ctx.plan(f"ThreadPool.starmap, parlab.cdist {gil_word(release)}",
                                lambda release=release: np.concatenate(
-                                   thread_pool(c, kernel_block, kernel[release])),
+                                   threads.starmap(kernel_block, kernel[release])),
                                backend="multiprocessing.pool.ThreadPool", workers=c,
                                release_gil=release, check=check) for release in (True, False)])
-    can = judging.speedup(ctx, "Processes speed up the pure loop (Pool.starmap)", pool, serial)
-    judging.speedup(ctx, "Processes speed up the pure loop (joblib processes)", jl, serial)
-    judging.no_speedup(ctx, "Threads don't: the pure loop holds the GIL", threads, serial, can)
-    best = min((pool, threads, jl), key=lambda v: v.seconds)
-    judging.faster(ctx, "One compiled kernel call beats every parallel version of the loop "
-                        "by far", one_call, best)
+        can = judging.speedup(ctx, "Processes speed up the pure loop (Pool.starmap)", by_pool,
+                              serial)
+        judging.speedup(ctx, "Processes speed up the pure loop (joblib processes)", by_joblib,
+                        serial)
+        judging.no_speedup(ctx, "Threads don't: the pure loop holds the GIL", by_threads, serial,
+                           can)
+        best = min((by_pool, by_threads, by_joblib), key=lambda v: v.seconds)
+        judging.faster(ctx, "One compiled kernel call beats every parallel version of the loop "
+                            "by far", one_call, best)
     return ctx.result()

@@ -46,7 +46,9 @@ def serial_plan(ctx: Context, job: Job, **kwargs):
 @experiment("L2.1", title="Waiting and computing tasks run one after the other",
             lecture=LECTURE,
             shows="Serially, n tasks take n times as long as one, whether they wait or compute.",
-            sizes=TASK_SIZES)
+            sizes=TASK_SIZES,
+            timer="one task, or the n tasks one after the other, in this thread; the compute "
+                  "tasks' sizes are calibrated before timing.")
 def serial_tasks(ctx: Context) -> Result:
     jobs = _jobs(ctx)
     n = ctx.params["tasks"]
@@ -74,7 +76,10 @@ def serial_tasks(ctx: Context) -> Result:
             shows="With threads, n waiting tasks take the time of one; n pure-Python "
                   "computing tasks take n times as long (the GIL). A kernel that releases "
                   "the GIL computes in parallel. Threads share the results dict.",
-            sizes=TASK_SIZES)
+            sizes=TASK_SIZES,
+            timer="the n tasks, one after the other or one threading.Thread each, including "
+                  "starting and joining the threads (tens of microseconds each, the lecture's "
+                  "code); the compute tasks' sizes are calibrated before timing.")
 def threads(ctx: Context) -> Result:
     jobs = _jobs(ctx)
     n = ctx.params["tasks"]
@@ -113,12 +118,15 @@ def threads(ctx: Context) -> Result:
             shows="In a process pool both kinds of task run in parallel, even a kernel "
                   "holding the GIL; the dict passed to the workers stays empty in the "
                   "parent, results come back through get().",
-            sizes=TASK_SIZES)
+            sizes=TASK_SIZES,
+            timer="the n tasks one after the other, or one apply_async each and every get(); "
+                  "the pool is started, every worker running, before timing.")
 def apply_async(ctx: Context) -> Result:
     jobs = _jobs(ctx)
     n = ctx.params["tasks"]
     pairs = {}
-    # One worker per task, like one thread per task in L2.2.
+    # One worker per task, like one thread per task in L2.2. Open until the
+    # lessons are judged: a lesson may measure more rounds.
     with ctx.mp.Pool(processes=n) as pool:
         warm_up(pool, n)
         for name in ("long_io", "long_comp", "cpu_work held"):
@@ -128,12 +136,13 @@ def apply_async(ctx: Context) -> Result:
                          functools.partial(run_apply_async, pool),
                          backend="multiprocessing.Pool", workers=n, shares_memory=False),
                 versus_first=True)
-    judging.overlap(ctx, f"{n} waiting tasks in {n} processes take about the time of one",
-                    pairs["long_io"][1], pairs["long_io"][0], n)
-    for name, text in (("long_comp", "Pure-Python computing tasks run in parallel in processes"),
-                       ("cpu_work held", "Even cpu_work holding the GIL runs in parallel in "
-                                         "processes: each has its own GIL")):
-        judging.speedup(ctx, text, pairs[name][1], pairs[name][0], n)
+        judging.overlap(ctx, f"{n} waiting tasks in {n} processes take about the time of one",
+                        pairs["long_io"][1], pairs["long_io"][0], n)
+        for name, text in (("long_comp", "Pure-Python computing tasks run in parallel in "
+                                         "processes"),
+                           ("cpu_work held", "Even cpu_work holding the GIL runs in parallel in "
+                                             "processes: each has its own GIL")):
+            judging.speedup(ctx, text, pairs[name][1], pairs[name][0], n)
     outcomes = {k: pair[1].output for k, pair in pairs.items()}
     judging.fact(ctx, PROCESSES_EMPTY_DICT,
                  all(not out.shared for out in outcomes.values())
@@ -148,14 +157,18 @@ def apply_async(ctx: Context) -> Result:
             shows="ThreadPoolExecutor and ProcessPoolExecutor run the same code: threads "
                   "help waiting (and GIL-releasing kernels), processes help pure-Python "
                   "computing; only threads share the caller's memory.",
-            sizes=TASK_SIZES)
+            sizes=TASK_SIZES,
+            timer="the n tasks one after the other, or one submit each and every result(); "
+                  "both executors are started, every worker running, before timing.")
 def futures(ctx: Context) -> Result:
     jobs = _jobs(ctx)
     n = ctx.params["tasks"]
     names = ("long_io", "long_comp", "cpu_work released")
     v = {}
+    # Open until the lessons are judged: a lesson may measure more rounds.
     with concurrent.futures.ThreadPoolExecutor(max_workers=n) as threads, \
             concurrent.futures.ProcessPoolExecutor(max_workers=n, mp_context=ctx.mp) as procs:
+        warm_up(threads, n)  # its threads start on demand, like the processes
         warm_up(procs, n)
         for name in names:
             v["serial", name], v["threads", name], v["processes", name] = ctx.compare(
@@ -166,15 +179,15 @@ def futures(ctx: Context) -> Result:
                 job_plan(ctx, jobs[name], "ProcessPoolExecutor",
                          functools.partial(run_submit, procs), backend="ProcessPoolExecutor",
                          workers=n, shares_memory=False), versus_first=True)
-    judging.overlap(ctx, f"ThreadPoolExecutor: {n} waiting tasks take about the time of one",
-                    v["threads", "long_io"], v["serial", "long_io"], n)
-    can = judging.speedup(ctx, "ThreadPoolExecutor: cpu_work with the GIL released runs in "
-                               "parallel", v["threads", "cpu_work released"],
-                          v["serial", "cpu_work released"], n)
-    judging.no_speedup(ctx, "ThreadPoolExecutor: pure-Python computing gets no speedup",
-                       v["threads", "long_comp"], v["serial", "long_comp"], can)
-    judging.speedup(ctx, "ProcessPoolExecutor: pure-Python computing runs in parallel",
-                    v["processes", "long_comp"], v["serial", "long_comp"], n)
+        judging.overlap(ctx, f"ThreadPoolExecutor: {n} waiting tasks take about the time of one",
+                        v["threads", "long_io"], v["serial", "long_io"], n)
+        can = judging.speedup(ctx, "ThreadPoolExecutor: cpu_work with the GIL released runs in "
+                                   "parallel", v["threads", "cpu_work released"],
+                              v["serial", "cpu_work released"], n)
+        judging.no_speedup(ctx, "ThreadPoolExecutor: pure-Python computing gets no speedup",
+                           v["threads", "long_comp"], v["serial", "long_comp"], can)
+        judging.speedup(ctx, "ProcessPoolExecutor: pure-Python computing runs in parallel",
+                        v["processes", "long_comp"], v["serial", "long_comp"], n)
     thread_full = all(v["threads", k].correct for k in names)
     process_empty = all(not v["processes", k].output.shared for k in names)
     judging.fact(ctx, EXECUTOR_DICTS, thread_full and process_empty,
@@ -190,7 +203,10 @@ def futures(ctx: Context) -> Result:
                   "hash, which can't be vectorised, the process pool pays off.",
             sizes={"tiny": dict(rows=400, rounds=5),
                    "quick": dict(rows=30_000, rounds=20),
-                   "full": dict(rows=100_000, rounds=20)})
+                   "full": dict(rows=100_000, rounds=20)},
+            timer="one pass over every row: apply, the column expression, a plain loop or the "
+                  "executor's map (sending the columns in chunks and the results back); the "
+                  "executor is started, every worker running, before timing.")
 def pandas_rows(ctx: Context) -> Result:
     p = ctx.params
     df = frames.make_frame(p["rows"])
@@ -207,6 +223,7 @@ def pandas_rows(ctx: Context) -> Result:
     def same_hashes(out) -> bool:
         return list(out) == want_hash
 
+    # Open until the lessons are judged: a lesson may measure more rounds.
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx.mp) as ex:
         warm_up(ex, workers)
         apply, columns, pool = ctx.compare(
@@ -230,15 +247,15 @@ def pandas_rows(ctx: Context) -> Result:
                      lambda: list(ex.map(hash_row, df["a"], df["b"], chunksize=chunk)),
                      backend="ProcessPoolExecutor", workers=workers, check=same_hashes),
             versus_first=True)
-    judging.faster(ctx, "Vectorise first: the column expression is far faster than row-wise "
-                        "apply", columns, apply)
-    judging.slower(ctx, "A process pool running the formula row by row can't catch up with "
-                        "vectorised code", pool, columns, 1)
-    judging.faster(ctx, "Much of apply's cost is building a Series per row: a plain loop over "
-                        "the column values is already faster", h_loop, h_apply,
-                   judging.NO_SPEEDUP)
-    judging.faster(ctx, "For the non-vectorisable hash the process pool beats row-wise apply",
-                   h_pool, h_apply, judging.NO_SPEEDUP)
-    judging.speedup(ctx, "Over the same plain loop, the pool gains up to the core count",
-                    h_pool, h_loop, workers)
+        judging.faster(ctx, "Vectorise first: the column expression is far faster than row-wise "
+                            "apply", columns, apply)
+        judging.slower(ctx, "A process pool running the formula row by row can't catch up with "
+                            "vectorised code", pool, columns, 1)
+        judging.faster(ctx, "Much of apply's cost is building a Series per row: a plain loop over "
+                            "the column values is already faster", h_loop, h_apply,
+                       judging.NO_SPEEDUP)
+        judging.faster(ctx, "For the non-vectorisable hash the process pool beats row-wise apply",
+                       h_pool, h_apply, judging.NO_SPEEDUP)
+        judging.speedup(ctx, "Over the same plain loop, the pool gains up to the core count",
+                        h_pool, h_loop, workers)
     return ctx.result()

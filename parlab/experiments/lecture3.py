@@ -14,7 +14,7 @@ import parlab
 from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, experiment
 from parlab.experiments.runners import (
-    double_buffered, per_thread_slots, run_together, sequential, split,
+    double_buffered, per_thread_slots, run_together, sequential, split, touched_matrix,
 )
 from parlab.workloads import numba_pi, tasks
 
@@ -56,7 +56,9 @@ def _largest_prime(lower: int, upper: int) -> int:
                   "scoping, threads or not); writes into a shared list do, after join().",
             sizes={"tiny": dict(lower=1_000, upper=2_000),
                    "quick": dict(lower=10_000, upper=40_000),
-                   "full": dict(lower=1_000, upper=400_000)})
+                   "full": dict(lower=1_000, upper=400_000)},
+            timer="one prime search, in this thread or in a thread started and joined inside "
+                  "the run (start() and join() are the lesson).")
 def arguments(ctx: Context) -> Result:
     lower, upper = ctx.params["lower"], ctx.params["upper"]
     want = _largest_prime(lower, upper)
@@ -204,7 +206,9 @@ ATOMIC_SHARE = 10
             # lecture's pure-Python loop.
             sizes={"tiny": dict(increments=200_000, kernel_increments=20_000_000),
                    "quick": dict(increments=1_000_000, kernel_increments=20_000_000),
-                   "full": dict(increments=1_000_000, kernel_increments=50_000_000)})
+                   "full": dict(increments=1_000_000, kernel_increments=50_000_000)},
+            timer="making the counter and doing every increment, in one thread or in threads "
+                  "started and joined inside the run and released together by a barrier.")
 def race(ctx: Context) -> Result:
     n, k = ctx.params["increments"], ctx.params["kernel_increments"]
     lossy = "at most the total: updates may be lost, never invented"
@@ -277,7 +281,10 @@ def race(ctx: Context) -> Result:
                   "all the increments.",
             sizes={"tiny": dict(increments=200_000, many=100),
                    "quick": dict(increments=1_000_000, many=100),
-                   "full": dict(increments=10_000_000, many=100)})
+                   "full": dict(increments=10_000_000, many=100)},
+            timer="making the counter (and lock) and doing every increment, including starting "
+                  "and joining the threads, released together by a barrier: the 100 threads' "
+                  "start-up is part of what crowding costs.")
 def locks(ctx: Context) -> Result:
     n, many = ctx.params["increments"], ctx.params["many"]
     exact = f"exactly {n:,}"
@@ -320,24 +327,32 @@ def locks(ctx: Context) -> Result:
                   "the reading time, as long as neither holds the GIL.",
             sizes={"tiny": dict(chunks=3, rows=100, dim=8),
                    "quick": dict(chunks=8, rows=500, dim=64),
-                   "full": dict(chunks=12, rows=1_500, dim=128)})
+                   "full": dict(chunks=12, rows=1_500, dim=128)},
+            timer="reading and computing every chunk, including starting and joining the "
+                  "reader thread of each chunk where it is double-buffered; each variant's "
+                  "distance blocks are allocated and touched before timing.")
 def double_buffering(ctx: Context) -> Result:
     p = ctx.params
     rng = np.random.default_rng(0)
     blocks = [rng.random((p["rows"], p["dim"])) for _ in range(p["chunks"])]
     want = [scipy_cdist(b, b) for b in blocks]
     # The lecture's premise: reading a chunk takes as long as processing it.
-    read_seconds = min(_timed(parlab.cdist, blocks[0], blocks[0]) for _ in range(3))
+    out = touched_matrix(p["rows"])
+    read_seconds = min(_timed(functools.partial(parlab.cdist, out=out), blocks[0], blocks[0])
+                       for _ in range(3))
     py_iters = tasks.calibrate(tasks.compute_loop, read_seconds)
     py_value = parlab.cpu_work(py_iters)
 
     def kernels(release: bool):
+        """A read and a compute step writing into distance blocks of their own."""
+        outs = [touched_matrix(p["rows"]) for _ in blocks]
+
         def read(k):
             parlab.io_wait(read_seconds, release_gil=release)
-            return blocks[k]
+            return k
 
-        def compute(block):
-            return parlab.cdist(block, block, release_gil=release)
+        def compute(k):
+            return parlab.cdist(blocks[k], blocks[k], out=outs[k], release_gil=release)
 
         return read, compute
 
@@ -355,10 +370,9 @@ def double_buffering(ctx: Context) -> Result:
                  ("double-buffered", double_buffered, "threading.Thread", 2))
     pairs = {}
     for release in (True, False):
-        read, compute = kernels(release)
         pairs[release] = ctx.compare(*[
             ctx.plan(f"{how}, io_wait + cdist, GIL {tasks.gil_word(release)}",
-                     functools.partial(pipeline, read, compute, p["chunks"]),
+                     functools.partial(pipeline, *kernels(release), p["chunks"]),
                      backend=backend, workers=workers, release_gil=release,
                      check=distances_right)
             for how, pipeline, backend, workers in pipelines], versus_first=True)
@@ -391,7 +405,10 @@ def _timed(fn, *args) -> float:
                   "nogil=True) or parallelises itself (numba parallel=True).",
             sizes={"tiny": dict(samples=200_000, seed=3),
                    "quick": dict(samples=200_000_000, seed=3),
-                   "full": dict(samples=1_000_000_000, seed=3)})
+                   "full": dict(samples=1_000_000_000, seed=3)},
+            timer="counting every sample, in one call or split over threads started and joined "
+                  "inside the run, plus the sum of their slots; numba's functions are compiled, "
+                  "and its own threads started, before timing.")
 def monte_carlo(ctx: Context) -> Result:
     n, seed = ctx.params["samples"], ctx.params["seed"]
     threads = ctx.cores

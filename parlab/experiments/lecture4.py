@@ -1,15 +1,17 @@
 """Lecture 004: the GIL, NumPy's own threads, and processes x threads."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, experiment
-from parlab.experiments.runners import job_plan, run_apply_async, run_serial, run_threads, warm_up
+from parlab.experiments.runners import (
+    job_plan, run_apply_async, run_serial, run_threads, touched_matrix, warm_up,
+)
 from parlab.workloads import tasks
 
 LECTURE = "004_abaece415b4470b8.txt"
@@ -23,7 +25,10 @@ OVERSUBSCRIBED = "More BLAS threads than cores give no further speedup"
                   "with its own GIL; a kernel that releases the GIL speeds up in threads.",
             sizes={"tiny": dict(task_seconds=0.01),
                    "quick": dict(task_seconds=0.25),
-                   "full": dict(task_seconds=1.0)})
+                   "full": dict(task_seconds=1.0)},
+            timer="one task per core, one after the other, in threads started and joined "
+                  "inside the run (the lecture's code), or through apply_async on a pool "
+                  "started, every worker running, before timing.")
 def gil(ctx: Context) -> Result:
     workers = ctx.cores  # one task per core
     jobs = tasks.lecture_jobs(workers, ctx.params["task_seconds"])
@@ -34,6 +39,7 @@ def gil(ctx: Context) -> Result:
         return job_plan(ctx, job, how, runner, backend=backend, shares_memory=False,
                         workers=1 if backend == "serial" else workers, **kw)
 
+    # Open until the lessons are judged: a lesson may measure more rounds.
     with ctx.mp.Pool(workers) as pool:
         warm_up(pool, workers)
         py_serial, py_threads, py_procs = ctx.compare(
@@ -41,15 +47,15 @@ def gil(ctx: Context) -> Result:
             plan(py, "threads", run_threads, "threading.Thread"),
             plan(py, "processes", functools.partial(run_apply_async, pool),
                  "multiprocessing.Pool"))
-    c_serial, c_threads, held_threads = ctx.compare(
-        plan(released, "serial", run_serial, "serial"),
-        plan(released, "threads", run_threads, "threading.Thread", trace=True),
-        plan(held, "threads", run_threads, "threading.Thread", trace=True), versus_first=True)
-
-    by_procs = judging.speedup(ctx, "Processes, each with its own GIL, speed the same code up",
-                               py_procs, py_serial, workers)
-    judging.no_speedup(ctx, "Pure-Python computing threads get no speedup: one GIL, one "
-                            "thread at a time", py_threads, py_serial, by_procs)
+        c_serial, c_threads, held_threads = ctx.compare(
+            plan(released, "serial", run_serial, "serial"),
+            plan(released, "threads", run_threads, "threading.Thread", trace=True),
+            plan(held, "threads", run_threads, "threading.Thread", trace=True),
+            versus_first=True)
+        by_procs = judging.speedup(ctx, "Processes, each with its own GIL, speed the same code "
+                                        "up", py_procs, py_serial, workers)
+        judging.no_speedup(ctx, "Pure-Python computing threads get no speedup: one GIL, one "
+                                "thread at a time", py_threads, py_serial, by_procs)
     can = judging.speedup(ctx, "cpu_work with the GIL released speeds up in threads",
                           c_threads, c_serial, workers)
     judging.no_speedup(ctx, "cpu_work holding the GIL does not", held_threads, c_serial, can)
@@ -67,7 +73,10 @@ def blas_thread_counts(cores: int) -> list[int]:
             lecture=LECTURE,
             shows="NumPy's BLAS runs one call on several threads of its own; it is fastest "
                   "with as many threads as cores, and more threads than cores don't help.",
-            sizes={"tiny": dict(n=200), "quick": dict(n=1_200), "full": dict(n=3_000)})
+            sizes={"tiny": dict(n=200), "quick": dict(n=1_200), "full": dict(n=3_000)},
+            timer="setting the BLAS thread count and one matrix product a @ b, into an output "
+                  "of its own allocated and touched before timing; the BLAS libraries are "
+                  "looked up before timing.")
 def blas_threads(ctx: Context) -> Result:
     n = ctx.params["n"]
     a, b = tasks.random_pair(0, n)
@@ -77,13 +86,16 @@ def blas_threads(ctx: Context) -> Result:
     def product_right(c) -> bool:
         return np.allclose(c @ x, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
 
-    def product(threads: int):
-        with threadpool_limits(limits=threads, user_api="blas"):
-            return a @ b
+    blas = tasks.blas_controller()
+
+    def product(threads: int, out: np.ndarray):
+        with blas.limit(limits=threads, user_api="blas"):
+            return np.matmul(a, b, out=out)
 
     counts = blas_thread_counts(ctx.cores) + [2 * ctx.cores]  # the last oversubscribes
     variants = dict(zip(counts, ctx.compare(*[
-        ctx.plan(f"a @ b, {k} BLAS thread{'s' * (k > 1)}", functools.partial(product, k),
+        ctx.plan(f"a @ b, {k} BLAS thread{'s' * (k > 1)}",
+                 functools.partial(product, k, touched_matrix(n)),
                  backend="threadpoolctl.threadpool_limits", workers=k,
                  check=product_right, baseline=k == 1) for k in counts])))
     at_cores = variants[ctx.cores]
@@ -115,7 +127,11 @@ def grid(cores: int, counts: list[int]) -> list[tuple[int, int]]:
                   "both; the fastest combination keeps processes x threads within the core "
                   "count, and oversubscribing them costs time.",
             sizes={"tiny": dict(jobs=4, n=100), "quick": dict(jobs=8, n=1_000),
-                   "full": dict(jobs=24, n=1_500)})
+                   "full": dict(jobs=24, n=1_500)},
+            timer="one pool.map over every job; a job makes its two random matrices from its "
+                  "seed (as a job loading its own data would), sets its BLAS thread count and "
+                  "multiplies them. The pools are started, and each worker has looked up BLAS "
+                  "and touched its product's output, before timing.")
 def processes_x_threads(ctx: Context) -> Result:
     jobs, n = ctx.params["jobs"], ctx.params["n"]
     seeds = list(range(jobs))
@@ -126,8 +142,12 @@ def processes_x_threads(ctx: Context) -> Result:
 
     pairs = grid(ctx.cores, ctx.worker_counts())
     cells = {}
-    for procs in sorted({p for p, _ in pairs}):
-        with ctx.mp.Pool(procs) as pool:
+    # Every pool stays open until the lessons are judged: a lesson may measure
+    # more rounds of any row of the grid.
+    with contextlib.ExitStack() as stack:
+        for procs in sorted({p for p, _ in pairs}):
+            pool = stack.enter_context(ctx.mp.Pool(procs, initializer=tasks.prepare_matmul,
+                                                   initargs=(n,)))
             warm_up(pool, procs)
             threads = sorted(t for p, t in pairs if p == procs)
             measured = ctx.compare(*[
@@ -137,8 +157,12 @@ def processes_x_threads(ctx: Context) -> Result:
                          backend="multiprocessing.Pool", workers=procs * t,
                          check=sums_right, baseline=(procs, t) == (1, 1)) for t in threads])
             cells.update(zip(((procs, t) for t in threads), measured))
-    ctx.extras["grid"] = {pair: v.seconds for pair, v in cells.items()}
-    ctx.extras["grid_runs"] = {pair: v.times for pair, v in cells.items()}
+        judge_grid(ctx, cells)
+    return ctx.result(figure="grid_figure")
+
+
+def judge_grid(ctx: Context, cells: dict) -> None:
+    """L4.3's lessons from its variants, by (processes, threads)."""
 
     def fits(pair):
         return pair[0] * pair[1] <= ctx.cores
@@ -156,4 +180,6 @@ def processes_x_threads(ctx: Context) -> Result:
                    judging.OVERSUBSCRIBED_LOSS)
     judging.speedup(ctx, "Using every core, by processes or threads, beats one process with "
                          "one thread", cells[best_fit], cells[1, 1], ctx.cores)
-    return ctx.result(figure="grid_figure")
+    # After the lessons, which may have measured more rounds.
+    ctx.extras["grid"] = {pair: v.seconds for pair, v in cells.items()}
+    ctx.extras["grid_runs"] = {pair: v.times for pair, v in cells.items()}

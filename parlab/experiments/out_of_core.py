@@ -11,6 +11,7 @@ import numpy as np
 from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, experiment
 from parlab.workloads import larger_than_memory as ltm
+from parlab.workloads.tasks import nap
 
 LECTURE = "004_abaece415b4470b8.txt"
 COLUMNS = 64
@@ -30,9 +31,13 @@ BLOCK_SHARE = 4
                   "file's size in memory.",
             sizes={"tiny": dict(budget_mb=4, file_mb=32),
                    "quick": dict(budget_mb=64, file_mb=512),
-                   "full": dict(budget_mb=256, file_mb=2048)})
+                   "full": dict(budget_mb=256, file_mb=2048)},
+            timer="reading the file and computing its column means, whole, by hand in blocks, "
+                  "or with dask.array on threads; the file is written, and Dask's thread pool "
+                  "started, before timing (each run's own arrays are its lesson: memory).")
 def larger_than_memory(ctx: Context) -> Result:
     importlib.import_module("dask.array")  # imported now, not inside the first timed run
+    _start_dask_threads(ctx.cores)
     budget = ctx.params["budget_mb"] * MB
     rows = ctx.params["file_mb"] * MB // (8 * COLUMNS)
     hand_rows = budget // (BLOCK_SHARE * 8 * COLUMNS)
@@ -66,6 +71,15 @@ def larger_than_memory(ctx: Context) -> Result:
     ctx.extras.update(peak_bytes=peaks, budget_bytes=budget, file_bytes=file_bytes)
     judge(ctx, hand, dask, whole, peaks, budget, file_bytes, removed=not path.exists())
     return ctx.result(figure="memory_figure")
+
+
+def _start_dask_threads(workers: int) -> None:
+    """Make Dask's threaded scheduler start (and keep) its pool of ``workers``
+    threads, each running one short nap at once."""
+    import dask
+
+    dask.compute(*[dask.delayed(nap)(0.05) for _ in range(workers)], scheduler="threads",
+                 num_workers=workers)
 
 
 def judge(ctx: Context, hand, dask, whole, peaks: dict[str, int], budget: int,

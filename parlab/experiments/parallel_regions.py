@@ -8,6 +8,7 @@ import numpy as np
 import parlab
 from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.runners import touched_matrix
 from parlab.workloads import regions
 
 LECTURE = "003_34ca9651d8197462.txt"
@@ -35,7 +36,11 @@ CROSSOVER = "Above a crossover size two threads win at every size"
                    "quick": dict(shape=(40, 300, 50), rows=[128, 256, 512, 1024, 2048],
                                  batch_s=0.02),
                    "full": dict(shape=(200, 1000, 100),
-                                rows=[128, 256, 512, 1024, 2048, 4096], batch_s=0.1)})
+                                rows=[128, 256, 512, 1024, 2048, 4096], batch_s=0.1)},
+            timer="numba: one call of the in-place kernel on its own array, compiled and its "
+                  "threads started before timing (opening parallel regions is the lesson). "
+                  "cdist: a batch of calls, each starting and joining its n_threads (also the "
+                  "lesson), into an output of its own allocated and touched before timing.")
 def parallel_regions(ctx: Context) -> Result:
     _numba_loops(ctx)
     _thread_crossover(ctx)
@@ -80,8 +85,8 @@ def _thread_crossover(ctx: Context) -> None:
     for rows in sizes:
         X = regions.cdist_inputs(rows)
         want = parlab.cdist(X, X)
-        out = np.empty_like(want)
-        calls = {k: functools.partial(parlab.cdist, X, X, out=out, n_threads=k) for k in (1, 2)}
+        calls = {k: functools.partial(parlab.cdist, X, X, out=touched_matrix(rows), n_threads=k)
+                 for k in (1, 2)}
         loops = regions.loops_for(calls[1], ctx.params["batch_s"])
 
         a, b = ctx.compare(*[

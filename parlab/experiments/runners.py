@@ -70,12 +70,6 @@ def in_sequence(fn: Callable[..., Any], tasks: Sequence[tuple]) -> list:
     return [fn(*t) for t in tasks]
 
 
-def thread_pool(workers: int, fn: Callable[..., Any], tasks: Sequence[tuple]) -> list:
-    """The tasks over a ``multiprocessing.pool.ThreadPool`` (the lecture's dummy Pool)."""
-    with ThreadPool(workers) as pool:
-        return pool.starmap(fn, tasks)
-
-
 def per_thread_slots(count: Callable[[int, int], int], n: int, threads: int) -> int:
     """Split ``n`` samples over threads, one result slot each, then reduce.
 
@@ -168,10 +162,19 @@ def warm_up(pool, workers: int) -> None:
     list(pool.map(nap, [0.05] * workers, chunksize=1))
 
 
-def pool_starmap(mp, workers: int, fn: Callable[..., Any], tasks: Sequence[tuple]) -> list:
-    """The tasks over a fresh ``multiprocessing.Pool`` of context ``mp`` (start-up included)."""
-    with mp.Pool(workers) as pool:
-        return pool.starmap(fn, tasks)
+def started_pools(stack: contextlib.ExitStack, mp, counts: Iterable[int]) -> dict[int, Any]:
+    """A ``multiprocessing.Pool`` of context ``mp`` for each worker count, every
+    worker started (:func:`warm_up`) before any clock starts; closed with ``stack``."""
+    pools = {k: stack.enter_context(mp.Pool(k)) for k in sorted(set(counts))}
+    for k, pool in pools.items():
+        warm_up(pool, k)
+    return pools
+
+
+def thread_pools(stack: contextlib.ExitStack, counts: Iterable[int]) -> dict[int, ThreadPool]:
+    """A ``multiprocessing.pool.ThreadPool`` (the lecture's dummy Pool) for each
+    worker count; its threads start when it is made. Closed with ``stack``."""
+    return {k: stack.enter_context(ThreadPool(k)) for k in sorted(set(counts))}
 
 
 def run_processes(mp, target: Callable[..., None], args: Iterable[tuple]) -> None:
@@ -188,10 +191,12 @@ def run_processes(mp, target: Callable[..., None], args: Iterable[tuple]) -> Non
 
 @contextlib.contextmanager
 def shared_matrix(n: int) -> Iterator[str]:
-    """A fresh ``n x n`` float64 block of ``multiprocessing.shared_memory``; yields its
-    name for workers to attach to (:func:`attached_matrix`), freed at the end."""
+    """A fresh ``n x n`` float64 block of ``multiprocessing.shared_memory``, written
+    once (NaN) so that its pages exist before any clock starts; yields its name
+    for workers to attach to (:func:`attached_matrix`), freed at the end."""
     shm = shared_memory.SharedMemory(create=True, size=max(1, n * n * 8))
     try:
+        np.ndarray((n, n), buffer=shm.buf).fill(np.nan)  # the view goes at once
         yield shm.name
     finally:
         shm.close()
@@ -227,13 +232,30 @@ def loky_workers() -> Iterator[None]:
         get_reusable_executor().shutdown(wait=True)
 
 
-def joblib_run(workers: int, prefer: str, fn: Callable[..., Any],
-               tasks: Sequence[tuple], label: str) -> list:
-    """The tasks through ``joblib.Parallel`` with a tqdm progress bar, as the lecture does."""
+@contextlib.contextmanager
+def joblib_pool(workers: int, prefer: str) -> Iterator[Any]:
+    """A ``joblib.Parallel(n_jobs=workers, prefer=prefer)`` whose workers are
+    started before any clock starts and kept between calls (joblib's context
+    manager), for :func:`joblib_run`.
+
+    joblib keeps one pool of worker processes and resizes it to each new
+    ``n_jobs``: two of these with processes and different sizes must not be
+    used in turn, or the resizing is what gets timed.
+    """
+    import joblib
+
+    with joblib.Parallel(n_jobs=workers, prefer=prefer) as parallel:
+        parallel(joblib.delayed(nap)(0.05) for _ in range(workers))
+        yield parallel
+
+
+def joblib_run(parallel, fn: Callable[..., Any], tasks: Sequence[tuple], label: str) -> list:
+    """The tasks through ``parallel`` (:func:`joblib_pool`) with a tqdm progress
+    bar, as the lecture does."""
     import joblib
     from tqdm import tqdm
 
-    return joblib.Parallel(n_jobs=workers, prefer=prefer)(
+    return parallel(
         joblib.delayed(fn)(*t) for t in tqdm(tasks, desc=label, disable=None, leave=False))
 
 
@@ -245,12 +267,13 @@ def row_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
             for c in np.array_split(np.arange(n), min(chunks, n))]
 
 
-def touched_matrix(n: int) -> np.ndarray:
-    """An ``n x n`` output allocated and written once (NaN) before any clock
-    starts: the page faults of a fresh matrix, which a virtual machine's host
-    may have to serve again for every run, stay out of the timed region, and
-    a block a run leaves unwritten stays NaN, which no check accepts."""
-    return np.full((n, n), np.nan)
+def touched_matrix(n: int, m: int | None = None) -> np.ndarray:
+    """An ``n x m`` (default ``n x n``) output allocated and written once (NaN)
+    before any clock starts: the page faults of a fresh matrix, which a virtual
+    machine's host may have to serve again for every run, stay out of the
+    timed region, and a block a run leaves unwritten stays NaN, which no check
+    accepts."""
+    return np.full((n, n if m is None else m), np.nan)
 
 
 def blocks_in_sequence(task: Callable[..., None], A: np.ndarray,

@@ -11,6 +11,7 @@ each. Nothing here imports Dask at import time.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 from typing import Any, Callable, Iterator, Sequence
 
@@ -45,6 +46,16 @@ def worker_threads(client) -> dict[str, int]:
     """Every worker's address and thread count, in address order."""
     info = client.scheduler_info(n_workers=-1)["workers"]
     return {address: info[address]["nthreads"] for address in sorted(info)}
+
+
+def import_on_workers(client, *modules: str) -> None:
+    """Import ``modules`` in every worker now, so that no timed run pays for it."""
+    client.run(_import_all, modules)
+
+
+def _import_all(modules: Sequence[str]) -> None:
+    for name in modules:
+        importlib.import_module(name)
 
 
 def run_placed(client, job: Callable[..., Any], args: Sequence[Any],
