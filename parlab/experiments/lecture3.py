@@ -326,7 +326,7 @@ def locks(ctx: Context) -> Result:
             shows="A thread reading chunk k+1 while the main thread computes chunk k hides "
                   "the reading time, as long as neither holds the GIL.",
             sizes={"tiny": dict(chunks=3, rows=100, dim=8),
-                   "quick": dict(chunks=8, rows=500, dim=64),
+                   "quick": dict(chunks=8, rows=1_500, dim=64),
                    "full": dict(chunks=12, rows=1_500, dim=128)},
             timer="reading and computing every chunk, including starting and joining the "
                   "reader thread of each chunk where it is double-buffered; each variant's "
