@@ -60,7 +60,8 @@ TOOLCHAINS = {
                                "aarch64"),
 }
 CHOSEN = os.environ.get("PARLAB_DRIVER_TOOLCHAINS", "native").replace(",", " ").split()
-assert set(CHOSEN) <= set(TOOLCHAINS), f"PARLAB_DRIVER_TOOLCHAINS: unknown {CHOSEN}"
+assert set(CHOSEN) <= set(TOOLCHAINS), \
+    f"PARLAB_DRIVER_TOOLCHAINS: unknown {sorted(set(CHOSEN) - set(TOOLCHAINS))}"
 
 Driver = tuple[str, ...]  # the command that runs the driver
 
@@ -84,7 +85,7 @@ def toolchain(request) -> Toolchain:
     if missing:
         message = f"toolchain {request.param}: {' and '.join(missing)} not installed"
         if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI must run it: scripts/ci-aarch64.sh installs it)")
+            pytest.fail(message + " (CI runs it: scripts/ci-aarch64.sh installs the tools)")
         pytest.skip(message)
     return chosen
 
