@@ -4,8 +4,15 @@
 
 #include "cdist_paths.h"
 
+/* Inlined even into its fused caller's target, so that `fused` is a constant. */
+#ifdef _MSC_VER
+#define ALWAYS_INLINE static __forceinline
+#else
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#endif
+
 /* s + d * d, rounded once (fused) or twice. */
-static inline __attribute__((always_inline)) double add_square(double s, double d, int fused)
+ALWAYS_INLINE double add_square(double s, double d, int fused)
 {
     return fused ? fma(d, d, s) : s + d * d;
 }
@@ -14,10 +21,9 @@ static inline __attribute__((always_inline)) double add_square(double s, double 
  * per entry over k in increasing order of (a_k - b_k)^2, each term fused into
  * the sum where the CPU can. Four rows of B per pass load each A element once
  * for four independent sums. */
-static inline __attribute__((always_inline)) void
-scalar_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb, ptrdiff_t mA,
-             ptrdiff_t mB, ptrdiff_t n, pl_metric metric, double *out, ptrdiff_t ldo,
-             int fused)
+ALWAYS_INLINE void scalar_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
+                                ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n, pl_metric metric,
+                                double *out, ptrdiff_t ldo, int fused)
 {
     for (ptrdiff_t i = 0; i < mA; i++) {
         const double *a = A + i * lda;
@@ -87,6 +93,9 @@ static pl_cdist_fn *const paths[PL_SIMD_COUNT] = {
     [PL_SIMD_AVX2] = pl_cdist_block_avx2,
     [PL_SIMD_AVX512] = pl_cdist_block_avx512,
 #endif
+#if PL_SIMD_AARCH64
+    [PL_SIMD_NEON] = pl_cdist_block_neon,
+#endif
 };
 
 void pl_cdist_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
@@ -107,6 +116,12 @@ void pl_cdist_tile(ptrdiff_t *rows, ptrdiff_t *cols)
     case PL_SIMD_AVX512:
         *rows = PL_CDIST_AVX512_ROWS;
         *cols = PL_CDIST_AVX512_COLS;
+        return;
+#endif
+#if PL_SIMD_AARCH64
+    case PL_SIMD_NEON:
+        *rows = PL_CDIST_NEON_ROWS;
+        *cols = PL_CDIST_NEON_COLS;
         return;
 #endif
     default:
