@@ -123,7 +123,7 @@ def problems(page: Path, nb) -> tuple[dict[str, list], dict]:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> Path:
-    out = Path(os.environ.get("PARLAB_RENDER_DIR") or tmp_path_factory.mktemp("rendered"))
+    out = Path(os.environ.get("PARLAB_RENDER_DIR") or tmp_path_factory.mktemp("rendered")).resolve()
     subprocess.run(["bash", str(RENDER), str(out)], check=True,
                    env={**os.environ, "PYTHON": sys.executable, "PARLAB_SCALE": "tiny"})
     return out
