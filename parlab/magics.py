@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
+import functools
 import re
 import shlex
 import statistics
@@ -21,7 +23,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
@@ -32,8 +34,11 @@ import parlab
 from parlab import _trace_export
 from parlab._info import gil_enabled
 from parlab.experiments import judging
-from parlab.experiments._load import LoadMeter
-from parlab.experiments.framework import REPEATS, usable_cores
+from parlab.experiments._load import Load, LoadMeter
+from parlab.experiments.framework import (EXTRA_TIME, MAX_ROUNDS, PROBE_S, REPEATS,
+                                          usable_cores)
+from parlab.experiments.runners import run_together
+from parlab.workloads.tasks import calibrate
 
 # What %speedup prints for each verdict, in the lessons' words.
 THREAD_VERDICTS = {
@@ -161,34 +166,94 @@ class _Processes:
                 proc.join()
 
 
-# ---------------------------------------------------------------- the verdict
+# ---------------------------------------------------------------- sampling and the verdict
 
-def speedup_verdict(alone: list[float], together: list[float], n: int, cores: int,
-                    load, processes: bool = False) -> tuple[str, str]:
-    """(verdict line, numbers line) for ``n`` copies at once taking ``together``
-    seconds and one copy ``alone`` seconds, sample by interleaved sample."""
-    one_after_another = [n * a for a in alone]
-    s = statistics.median(one_after_another) / statistics.median(together)
-    if min(n, cores) < 2:
-        return (f"skipped: only {cores} core usable, so nothing can run in parallel here",
-                f"{s:.2f}x")
+@dataclasses.dataclass
+class Samples:
+    """Interleaved rounds of %speedup: one copy alone, ``n`` copies together, and
+    the experiments' capacity probe (released cpu_work, serial and in ``n``
+    threads), which shows whether the cores were free meanwhile."""
+
+    n: int
+    alone: list[float] = dataclasses.field(default_factory=list)
+    together: list[float] = dataclasses.field(default_factory=list)
+    probe_serial: list[float] = dataclasses.field(default_factory=list)
+    probe_threads: list[float] = dataclasses.field(default_factory=list)
+    load: Load = dataclasses.field(default_factory=Load)
+
+    @property
+    def one_after_another(self) -> list[float]:
+        return [self.n * a for a in self.alone]
+
+
+def _probe(n: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """The capacity probe's serial and threaded runs, as the experiments make them."""
+    iterations = calibrate(parlab.cpu_work, PROBE_S / n)
+    calls = [functools.partial(parlab.cpu_work, iterations)] * n
+    return (lambda: [c() for c in calls]), (lambda: run_together(calls))
+
+
+def sample(alone: Callable[[], float], together: Callable[[], float], n: int, cores: int,
+           max_rounds: int) -> Samples:
+    """Measure interleaved rounds, as an experiment's comparison does: the first
+    ones, then one more at a time while the statistics are not settled, up to
+    ``max_rounds`` and :data:`~parlab.experiments.framework.EXTRA_TIME` times the
+    first rounds' time."""
+    s = Samples(n, load=Load(cores=cores))
+    probe_serial, probe_threads = _probe(n)
+
+    def rounds(k: int) -> float:
+        t0 = time.perf_counter()
+        with LoadMeter(cores) as meter:
+            for _ in range(k):
+                s.alone.append(alone())
+                s.together.append(together())
+                for run, times in ((probe_serial, s.probe_serial),
+                                   (probe_threads, s.probe_threads)):
+                    start = time.perf_counter()
+                    run()
+                    times.append(time.perf_counter() - start)
+        s.load = s.load + meter.load
+        return time.perf_counter() - t0
+
+    budget = EXTRA_TIME * rounds(min(REPEATS["quick"], max_rounds))
     need = judging.needed_speedup_for(n, cores)
-    decision = judging.decide_speedup(together, one_after_another, need)
-    busy = load.share > judging.BUSY_SHARE
-    verdict = decision.verdict
-    if verdict == "fails" and busy:
-        # As in the experiments: a timing lesson that did not show on a busy
-        # machine says nothing.
-        verdict = "inconclusive"
-    if verdict == "inconclusive":
-        why = (f"{load.describe()}, more than {judging.BUSY_SHARE:.0%}" if busy
-               else load.describe())
-        if decision.verdict == "inconclusive":  # the statistics' own reason
-            why += f"; {decision.observed}"
-        return f"{INCONCLUSIVE} ({why})", decision.observed
+    while (len(s.alone) < max_rounds and budget > 0
+           and not judging.decide_speedup(s.together, s.one_after_another, need).settled):
+        budget -= rounds(1)
+    return s
+
+
+def speedup_verdict(s: Samples, cores: int, processes: bool = False) -> tuple[str, str]:
+    """(verdict line, what was observed) for the samples of ``s.n`` copies, judged
+    as the experiments judge a parallel speedup: it holds when the fastest runs
+    beat the threshold; "takes turns" needs a settled failure, a capacity probe
+    that did reach the speedup, and a quiet machine; anything else is inconclusive."""
+    n = s.n
+    if min(n, cores) < 2:
+        ratio = statistics.median(s.one_after_another) / statistics.median(s.together)
+        return (f"skipped: only {cores} core usable, so nothing can run in parallel here",
+                f"{ratio:.2f}x")
+    need = judging.needed_speedup_for(n, cores)
+    d = judging.decide_speedup(s.together, s.one_after_another, need)
     words = PROCESS_VERDICTS if processes else (THREAD_VERDICTS if gil_enabled()
                                                 else NO_GIL_VERDICTS)
-    return words[verdict], decision.observed
+    if d.verdict == "holds":
+        return words["holds"], d.observed
+    why = [s.load.describe()]
+    if d.verdict == "inconclusive":
+        why.append(d.observed.partition("); ")[2])  # the statistics' own reason
+    else:
+        probe = judging.decide_speedup(s.probe_threads, s.probe_serial, need)
+        if probe.verdict != "holds":
+            why.append(f"released cpu_work in {n} threads reached only "
+                       f"{min(s.probe_serial) / min(s.probe_threads):.2f}x meanwhile: "
+                       "the cores were not free")
+        elif s.load.share > judging.BUSY_SHARE:
+            why[0] += f", more than {judging.BUSY_SHARE:.0%}"
+        else:
+            return words["fails"], d.observed
+    return f"{INCONCLUSIVE} ({'; '.join(why)})", d.observed
 
 
 # ---------------------------------------------------------------- the magics
@@ -290,9 +355,9 @@ class ParlabMagics(Magics):
     @argument("-p", "--processes", action="store_true",
               help="run the copies in processes (forked, so they have this namespace) "
                    "instead of threads")
-    @argument("-r", "--repeats", metavar="REPEATS", type=int, default=REPEATS["quick"],
-              help=f"interleaved samples of each (default {REPEATS['quick']}); the "
-                   "medians are compared")
+    @argument("-r", "--repeats", metavar="REPEATS", type=int, default=MAX_ROUNDS["quick"],
+              help=f"at most this many interleaved rounds (default {MAX_ROUNDS['quick']}): "
+                   f"{REPEATS['quick']} first, then more only while they do not decide")
     @argument("statement", nargs=argparse.REMAINDER,
               help="the statement (with %%speedup: the cell, and no statement here)")
     @needs_local_scope
@@ -302,16 +367,19 @@ class ParlabMagics(Magics):
 
         Times the statement alone, then THREADS copies at once in threads
         (or processes, with -p), each copy in a fresh copy of the namespace,
-        alternating the two (alone, together, alone, together, ...) so that a
-        change in the machine's load hits both. Prints both medians, the
-        speedup over running the copies one after another, and a verdict
-        judged as the experiments judge theirs:
+        in interleaved rounds (alone, together, alone, together, ...) so that
+        a change in the machine's load hits both, beside the experiments'
+        capacity probe (released cpu_work, serial and in THREADS threads).
+        Three rounds first, more while they do not decide, up to REPEATS.
+        Prints the fastest times, the speedup over running the copies one
+        after another, and a verdict judged as the experiments judge theirs:
 
-        - "speeds up in threads: releases the GIL": the speedup beats what the
-          lessons require (30% of the ideal gain per extra core);
-        - "takes turns: holds the GIL": it does not, on a machine free enough;
-        - "inconclusive: busy machine": it does not, but other programs took
-          more than 10% of the CPU meanwhile (the line says how much).
+        - "speeds up in threads: releases the GIL": the fastest runs beat what
+          the lessons require (30% of the ideal gain per extra core);
+        - "takes turns: holds the GIL": they clearly do not, while the probe
+          showed free cores and other programs took under 10% of the CPU;
+        - "inconclusive: busy machine": anything else; the line says how busy
+          the machine was and why the numbers do not decide.
 
         The statement runs once first, untimed (a warm-up that also shows its
         errors). Examples::
@@ -339,25 +407,19 @@ class ParlabMagics(Magics):
         _run_copy(code, namespace)  # warm up; the statement's own errors show here
 
         cores = usable_cores()
-        alone: list[float] = []
-        together: list[float] = []
         procs = _Processes(code, namespace, n) if args.processes else None
         try:
-            # One load window over all samples, as the experiments' compare():
-            # the kernel counts CPU time in ticks too coarse for each run.
-            with LoadMeter(cores) as meter:
-                for _ in range(args.repeats):
-                    alone.append(_in_threads(code, namespace, 1))
-                    together.append(procs.run() if procs else _in_threads(code, namespace, n))
+            s = sample(lambda: _in_threads(code, namespace, 1),
+                       procs.run if procs else (lambda: _in_threads(code, namespace, n)),
+                       n, cores, args.repeats)
         finally:
             if procs:
                 procs.close()
-        verdict, observed = speedup_verdict(alone, together, n, cores, meter.load,
-                                            args.processes)
+        verdict, observed = speedup_verdict(s, cores, args.processes)
         where = "processes" if args.processes else "threads"
-        print(f"{n} copies at once in {where}: {_fmt_s(statistics.median(together))}; one "
-              f"alone: {_fmt_s(statistics.median(alone))} (medians of {args.repeats}, "
-              f"interleaved; {meter.load.describe()})")
+        print(f"{n} copies at once in {where}: {_fmt_s(min(s.together))}; one alone: "
+              f"{_fmt_s(min(s.alone))} (fastest of {len(s.alone)} interleaved rounds; "
+              f"{s.load.describe()})")
         print(f"speedup over running the {n} copies one after another: {observed}")
         print(verdict)
 

@@ -18,7 +18,7 @@ import parlab
 import trace_events
 from conftest import usable_cores
 from parlab.experiments._load import Load
-from parlab.magics import INCONCLUSIVE, THREAD_VERDICTS, speedup_verdict
+from parlab.magics import INCONCLUSIVE, THREAD_VERDICTS, Samples, sample, speedup_verdict
 
 CELL_TIMEOUT_S = 600
 RELEASES, HOLDS = THREAD_VERDICTS["holds"], THREAD_VERDICTS["fails"]
@@ -256,24 +256,42 @@ def test_bad_options_are_short_errors(kernel, source, message):
 
 IDLE = Load(wall_s=1.0, others_s=0.0, cores=2)
 BUSY = Load(wall_s=1.0, others_s=1.0, cores=2)
+FREE_CORES = dict(probe_serial=[0.02] * 3, probe_threads=[0.01] * 3)
 
 
-@pytest.mark.parametrize("together, load, expected", [
-    ([0.10, 0.11, 0.10], IDLE, RELEASES),
-    ([0.20, 0.21, 0.20], IDLE, HOLDS),
-    ([0.10, 0.11, 0.10], BUSY, RELEASES),  # a speedup that shows, shows
-    ([0.20, 0.21, 0.20], BUSY, INCONCLUSIVE),
+@pytest.mark.parametrize("together, probe, load, expected, why", [
+    ([0.10, 0.11, 0.10], FREE_CORES, IDLE, RELEASES, None),
+    ([0.20, 0.21, 0.20], FREE_CORES, IDLE, HOLDS, None),
+    # A speedup that shows, shows, however busy the machine.
+    ([0.10, 0.11, 0.10], FREE_CORES, BUSY, RELEASES, None),
+    ([0.20, 0.21, 0.20], FREE_CORES, BUSY, INCONCLUSIVE,
+     "other programs used 50% of the 2 cores, more than 10%"),
+    ([0.20, 0.21, 0.20], dict(probe_serial=[0.02] * 3, probe_threads=[0.02] * 3), IDLE,
+     INCONCLUSIVE, "reached only 1.00x meanwhile: the cores were not free"),
+    ([0.20, 0.40, 0.60], FREE_CORES, IDLE, INCONCLUSIVE, "noisy"),
 ])
-def test_verdicts_follow_the_experiments(together, load, expected):
-    said, _ = speedup_verdict([0.1, 0.1, 0.1], together, 2, 2, load)
+def test_verdicts_follow_the_experiments(together, probe, load, expected, why):
+    s = Samples(2, alone=[0.1, 0.1, 0.1], together=together, load=load, **probe)
+    said, observed = speedup_verdict(s, cores=2)
     assert said.startswith(expected), said
-    if expected == INCONCLUSIVE:
-        assert "other programs used 50% of the 2 cores" in said
+    if why:
+        assert why in said and "other programs used" in said, said
+    assert "needs > 1.30x" in observed
 
 
 def test_one_core_cannot_show_a_speedup():
-    said, _ = speedup_verdict([0.1], [0.2], 2, 1, IDLE)
+    s = Samples(2, alone=[0.1], together=[0.2], load=IDLE, **FREE_CORES)
+    said, _ = speedup_verdict(s, cores=1)
     assert said.startswith("skipped: only 1 core")
+
+
+def test_sampling_stops_once_settled_or_at_the_budget():
+    steady = sample(lambda: 0.1, lambda: 0.1, 2, 2, max_rounds=12)
+    assert len(steady.alone) == len(steady.together) == len(steady.probe_threads) == 3
+    # No two runs alike: the fastest is never confirmed.
+    noisy = iter([0.1 * 1.5 ** k for k in range(20)])
+    unsettled = sample(lambda: next(noisy), lambda: 0.12, 2, 2, max_rounds=5)
+    assert len(unsettled.alone) == 5
 
 
 def test_import_parlab_does_not_import_ipython():
