@@ -22,3 +22,10 @@ def __getattr__(name):
 
         return importlib.import_module("parlab.plot")
     raise AttributeError(f"module 'parlab' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext parlab``: the %%timeline, %speedup and %gil magics (parlab.magics)."""
+    from parlab.magics import load_ipython_extension as load
+
+    load(ipython)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator
@@ -201,6 +202,21 @@ class Trace:
         """The last thread to have had each (ident, native id): only it can be
         the thread alive at the end under that pair."""
         return {ids: seq for seq, (_, ids) in sorted(self._thread_order.items())}
+
+    def save(self, path: str | os.PathLike, *, name: str | None = None) -> None:
+        """Write the trace in the Chrome trace-event format, which Perfetto
+        (ui.perfetto.dev), ``chrome://tracing`` and VizTracer's ``vizviewer``
+        open: ``path`` ends in ``.json``, or ``.json.gz`` for a compressed file.
+
+        One track per thread, named as on the timeline; a slice per kernel call
+        (arguments: kernel, release_gil, n_threads, work_s, gil_wait_s, ...)
+        holding its work, its waits for the GIL and the final re-acquire;
+        spans as slices; ``name`` names the process (default "parlab trace"),
+        and the machine (``parlab.info()``) goes into the file's metadata.
+        """
+        from parlab import _trace_export
+
+        _trace_export.save(self, path, name)
 
     def describe(self) -> str:
         """The summary in one line, for titles and reports."""
