@@ -41,23 +41,6 @@ MAX_SHOT_HEIGHT = 16_000
 CHROMIUM_TIMEOUT_S = 120
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
 
-# Problems found that this change may not fix, reported to their owners:
-# notebook (or "*": every one) -> kind -> (why, strict). A strict one must still
-# show (once fixed, the test fails until it leaves this list); the others
-# depend on the numbers measured (a table's width) or on timing (a child
-# process's stderr reaching the kernel before its cell ends).
-KNOWN = {
-    "*": {"results table cut off": (
-        "experiments' result tables (13 columns since low_s, high_s, n_samples) are "
-        "wider than a 1280-pixel page", False)},
-    "01_multiprocessing_and_joblib": {"tracebacks": (
-        "the spawn demo's worker process prints its AttributeError traceback", False)},
-    "02_threads_processes_futures": {"cut off": (
-        "tr.events shown whole: 19 columns, wider than the page", True)},
-}
-# The header of an experiment's result table (framework.TABLE_COLUMNS) as the page shows it.
-RESULTS_HEADER = "\texperiment\tvariant\tbackend\t"
-
 pytestmark = pytest.mark.browser
 
 
@@ -118,9 +101,7 @@ def problems(page: Path, nb) -> tuple[dict[str, list], dict]:
         "figures as text": seen["textFigures"],
         "tracebacks": seen["tracebacks"] + [o.ename for o in outputs
                                             if o.output_type == "error"],
-        "cut off": [t for t in seen["cutOff"] if not t["table"].startswith(RESULTS_HEADER)],
-        "results table cut off": [t for t in seen["cutOff"]
-                                  if t["table"].startswith(RESULTS_HEADER)],
+        "cut off": seen["cutOff"],
         "page wider than the window": ([seen["width"]] if seen["width"] > seen["viewport"]
                                        else []),
         "pictures missing from the page": ([f"{pictures} made, {len(seen['images'])} shown"]
@@ -150,14 +131,7 @@ def test_page_shows_figures_and_whole_tables_and_no_traceback(rendered, notebook
     shot = screenshot(page, seen["height"])
     assert png_size(shot) == (WINDOW_WIDTH, max(600, min(seen["height"], MAX_SHOT_HEIGHT)))
     assert seen["images"], "a lecture notebook with no figure"
-    known = {**KNOWN["*"], **KNOWN.get(notebook.stem, {})}
-    unexpected = {kind: items for kind, items in found.items() if kind not in known}
-    assert not unexpected, json.dumps(unexpected, indent=1)[:4000]
-    fixed = {kind for kind, (_, strict) in known.items() if strict and kind not in found}
-    assert not fixed, f"fixed, so take them off KNOWN: {sorted(fixed)}"
-    shown = [why for kind, (why, _) in known.items() if kind in found]
-    if shown:
-        pytest.xfail("; ".join(shown))
+    assert not found, json.dumps(found, indent=1)[:4000]
 
 
 def test_the_page_check_finds_each_problem(tmp_path):

@@ -282,11 +282,26 @@ class Result:
         counts = self.lessons.verdict.value_counts()
         return {v: int(counts.get(v, 0)) for v in VERDICTS}
 
+    def overview(self) -> "pd.DataFrame":
+        """The table as a reader needs it on a page: one row per variant, its
+        median and the range of its runs in milliseconds, the speedup and what
+        it is over, whether the output was right, and what it should be where
+        that is not simply the reference (``table`` has it all)."""
+        t = self.table
+        gil = t.release_gil.map(lambda r: "-" if r is None or r != r else
+                                ("released" if r else "held"))
+        runs = [f"{lo * 1e3:.3g}-{hi * 1e3:.3g} ({n})"
+                for lo, hi, n in zip(t.low_s, t.high_s, t.n_samples)]
+        expected = t.expected.where(t.expected != MATCHES_REFERENCE, "")
+        return t.assign(GIL=gil, ms=t.seconds * 1e3, runs=runs, expected=expected)[
+            ["variant", "backend", "workers", "GIL", "ms", "runs", "speedup", "speedup_over",
+             "correct", "expected"]].rename(columns={"ms": "median ms", "runs": "runs ms (n)"})
+
     def _repr_html_(self) -> str:
         import pandas as pd
 
         with pd.option_context("display.max_colwidth", None):
-            return (f"<h4>{self.id}: {self.title}</h4>" + self.table.to_html(index=False)
+            return (f"<h4>{self.id}: {self.title}</h4>" + self.overview().to_html(index=False)
                     + self.lessons.to_html(index=False)
                     + f"<p>While measuring: {self.load.describe()}.</p>")
 
