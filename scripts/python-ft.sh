@@ -109,19 +109,20 @@ PYFT=$prefix/bin/python${ver}t
 [ -x "$VENV/bin/python" ] || "$PYFT" -m venv "$VENV"
 PY=$VENV/bin/python
 "$PY" -m pip install --quiet --upgrade pip
-# The test extra without numba, which has no free-threaded build (the tests
-# that need it skip, saying so). Some newest releases have no free-threaded
-# wheel yet and would build from source with what cannot be downloaded here
-# (Rust crates for hypothesis and rpds-py, under nbformat; libsodium for
-# pyzmq, under ipykernel): take the newest that has a wheel.
-# pytest-run-parallel runs tests in several threads at once.
-"$PY" -m pip install --quiet --only-binary=hypothesis,rpds-py,pyzmq \
-    "pytest>=7" "hypothesis>=6" "nbclient>=0.8" "nbformat>=5.7" "ipykernel>=6" "psutil>=5" \
-    "setuptools>=77" "pytest-run-parallel>=0.4"
+# Every dependency from a free-threaded wheel: some newest releases have
+# none (numpy 2.5 has no 3.13t wheel; hypothesis, rpds-py and pyzmq would build
+# with Rust crates or libsodium that cannot be downloaded here), so pip takes
+# the newest release that has one (PIP_PREFER_BINARY reaches the build
+# environment too). The test extra goes in without numba, which has no
+# free-threaded build (the tests that need it skip, saying so), and with
+# pytest-run-parallel, which runs each test in several threads at once.
+export PIP_PREFER_BINARY=1
+"$PY" -m pip install --quiet "pytest>=7" "hypothesis>=6" "nbclient>=0.8" "nbformat>=5.7" \
+    "ipykernel>=6" "psutil>=5" "setuptools>=77" "pytest-run-parallel>=0.4"
 # Editable, as scripts/test.sh installs it: the extension is compiled into
 # parlab/ beside the normal venv's, under its own ABI tag
 # (_core.cpython-3XXt-*.so), so the two never overwrite each other.
-PARLAB_WERROR=1 "$PY" -m pip install --quiet -e . --no-deps
+PARLAB_WERROR=1 "$PY" -m pip install --quiet -e .
 "$PY" -m pip check
 "$PY" -c 'import sys, parlab; assert not sys._is_gil_enabled(), "import parlab turned the GIL on"'
 log "venv $VENV ready ($((SECONDS - start)) s)"

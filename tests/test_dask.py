@@ -18,6 +18,7 @@ from dask_cluster import dask_cluster  # noqa: F401 - a fixture
 from parlab.experiments import beyond, run
 from parlab.experiments._load import Load
 from parlab.experiments.framework import REGISTRY, Context, Variant
+from parlab.workloads import cluster
 
 LOCAL_SCHEDULERS = ["synchronous", "threads", "processes"]
 
@@ -314,8 +315,9 @@ def test_list_shows_the_beyond_the_lectures_group():
 def test_l51_skips_on_a_cluster_without_two_workers(monkeypatch):
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                      dashboard_address=":0") as small:
+    with dask.config.set(cluster.profiler_config()), \
+            LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                         dashboard_address=":0") as small:
         monkeypatch.setenv(beyond.SCHEDULER_ENV, small.scheduler_address)
         result = run("L5.1", scale="tiny")
     assert list(result.lessons.verdict) == ["skipped"] * 6
