@@ -283,7 +283,7 @@ def joblib_backends(ctx: Context) -> Result:
     can_pure = judging.speedup(ctx, "Pure Python: joblib processes speed it up",
                                pure_runs[f"processes n_jobs={c}"], pure)
     judging.no_speedup(ctx, "Pure Python: joblib threads do not",
-                       pure_runs[f"threads n_jobs={c}"], pure, can_pure)
+                       pure_runs[f"threads n_jobs={c}"], pure, can_pure, needs_gil=True)
     return ctx.result()
 
 
@@ -333,7 +333,8 @@ def lab(ctx: Context) -> Result:
                                release_gil=release, check=check) for release in (True, False)])
     can = judging.speedup(ctx, "Processes speed up the pure loop (Pool.starmap)", pool, serial)
     judging.speedup(ctx, "Processes speed up the pure loop (joblib processes)", jl, serial)
-    judging.no_speedup(ctx, "Threads don't: the pure loop holds the GIL", threads, serial, can)
+    judging.no_speedup(ctx, "Threads don't: the pure loop holds the GIL", threads, serial, can,
+                       needs_gil=True)
     best = min((pool, threads, jl), key=lambda v: v.seconds)
     judging.faster(ctx, "One compiled kernel call beats every parallel version of the loop "
                         "by far", one_call, best)
