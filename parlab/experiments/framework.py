@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import math
 import multiprocessing
 import os
 import statistics
@@ -33,12 +35,22 @@ SCALES = ("tiny", "quick", "full")
 VERDICTS = ("holds", "fails", "inconclusive", "skipped")
 TABLE_COLUMNS = [
     "experiment", "variant", "backend", "workers", "release_gil",
-    "seconds", "speedup", "speedup_over", "expected", "correct",
+    "seconds", "low_s", "high_s", "n_samples", "speedup", "speedup_over",
+    "expected", "correct",
 ]
+# The long table beside it: every timed run of every variant.
+SAMPLE_COLUMNS = ["experiment", "variant", "round", "seconds"]
 LESSON_COLUMNS = ["experiment", "lesson", "verdict", "holds", "observed", "needs_gil"]
-# Each variant's time is the median of this many interleaved runs: at quick
-# scale, five outvote the odd run that a virtual machine's host slows down.
-REPEATS = {"tiny": 1, "quick": 5, "full": 5}
+# A comparison first runs this many interleaved rounds; a timing lesson that
+# the samples do not decide yet asks for more (judging.py), up to MAX_ROUNDS.
+# On a quiet machine three rounds decide; bursts of interference buy more.
+REPEATS = {"tiny": 1, "quick": 3, "full": 3}
+MAX_ROUNDS = {"tiny": 1, "quick": 12, "full": 9}
+# A comparison's extra rounds may cost at most this multiple of its first ones.
+EXTRA_TIME = 3.0
+# The capacity probe: released cpu_work, this many seconds of it per round,
+# run serially and split over the threads of the comparison (judging.py).
+PROBE_S = 0.02
 MATCHES_REFERENCE = "matches the reference"
 # What the report calls each lecture, by the number its file name starts with.
 LECTURE_TITLES = {
@@ -50,6 +62,10 @@ LECTURE_TITLES = {
     "005": "Beyond the lectures: Dask, from one machine to a cluster",
     "006": "Beyond the lectures: Python without the GIL",
 }
+
+# Iterations of cpu_work that make one probe slice, by thread count: measured
+# once per process.
+_PROBE_ITERATIONS: dict[int, int] = {}
 
 # A function drawing a Result, or the name of one in parlab.plot.
 FigureFactory = Union[Callable[["Result"], Any], str]
@@ -152,6 +168,24 @@ class Variant:
     expected: str
     load: Load
     over: "Variant | None" = None
+    # The capacity probe measured interleaved with this variant's comparison:
+    # (serial, parallel) Variants of released cpu_work, or None.
+    probe: "tuple[Variant, Variant] | None" = None
+    comparison: "Comparison | None" = dataclasses.field(default=None, repr=False)
+
+    @property
+    def low(self) -> float:
+        """The fastest run: what the machine demonstrably can do (timeit's rule)."""
+        return min(self.times)
+
+    @property
+    def high(self) -> float:
+        return max(self.times)
+
+    def more(self) -> bool:
+        """Measure one more interleaved round of this variant's comparison;
+        False when its budget is spent (or it was measured alone)."""
+        return self.comparison is not None and self.comparison.more()
 
     def speedup(self, over: "Variant | None" = None) -> float:
         """How many times faster than ``over`` (default: the variant it is shown against)."""
@@ -159,6 +193,49 @@ class Variant:
         if over is None:
             raise ValueError(f"variant {self.name!r}: speedup over what?")
         return over.seconds / self.seconds
+
+
+class Comparison:
+    """Plans measured interleaved, round after round (A B A B ...), with the
+    machine's load metered over every round; the variants they became are
+    updated in place as rounds are added."""
+
+    def __init__(self, ctx: "Context", plans: "list[Plan]"):
+        self.ctx = ctx
+        self.plans = plans
+        self.times: list[list[float]] = [[] for _ in plans]
+        self.variants: list[Variant] = []
+        self.load = Load(cores=ctx.cores)
+        self.rounds = 0
+        self.budget_s = math.inf
+
+    def run(self, rounds: int, trace_last: bool = False) -> None:
+        # One window for the rounds: the kernel counts CPU time in 10 ms
+        # ticks, too coarse to read around each short run.
+        t0 = time.perf_counter()
+        with LoadMeter(self.ctx.cores) as meter:
+            for r in range(rounds):
+                for i, p in enumerate(self.plans):
+                    with self.ctx._maybe_trace(p.name, p.trace and trace_last
+                                               and r == rounds - 1):
+                        start = time.perf_counter()
+                        p.output = p.fn()
+                        self.times[i].append(time.perf_counter() - start)
+        self.rounds += rounds
+        self.load = self.load + meter.load
+        self.ctx.load = self.ctx.load + meter.load
+        if self.budget_s == math.inf:
+            self.budget_s = EXTRA_TIME * (time.perf_counter() - t0)
+        else:
+            self.budget_s -= time.perf_counter() - t0
+        for v, times in zip(self.variants, self.times):
+            v.seconds, v.load = statistics.median(times), self.load
+
+    def more(self) -> bool:
+        if self.rounds >= MAX_ROUNDS[self.ctx.scale] or self.budget_s <= 0:
+            return False
+        self.run(1)
+        return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +263,7 @@ class Result:
     scale: str
     table: "pd.DataFrame"
     lessons: "pd.DataFrame"
+    samples: "pd.DataFrame | None" = None  # every timed run (SAMPLE_COLUMNS)
     load: Load = dataclasses.field(default_factory=Load)
     wall_s: float = 0.0  # how long the whole experiment took, set-up included
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -265,12 +343,18 @@ class Context:
 
     def compare(self, *plans: Plan, repeats: int | None = None,
                 versus_first: bool = False) -> list[Variant]:
-        """Measure the plans interleaved, A B C A B C ...; each gets its median time.
+        """Measure the plans interleaved, A B C A B C ...; each gets its median time
+        and keeps every sample (``Variant.times``).
 
         Interleaving spreads a change in the machine's load over every variant
-        of a comparison instead of letting it land on one. ``versus_first=True``
-        shows the speedups of this comparison over its first plan (unless a
-        plan names its own ``speedup_over``).
+        of a comparison instead of letting it land on one. A timing lesson
+        that the samples do not decide yet measures more rounds of the whole
+        comparison (:meth:`Variant.more`). Where a plan runs in parallel, a
+        capacity probe is measured in the same rounds (:attr:`Variant.probe`):
+        released ``cpu_work`` serially and in as many threads, which shows
+        whether the cores were there while the comparison ran.
+        ``versus_first=True`` shows the speedups of this comparison over its
+        first plan (unless a plan names its own ``speedup_over``).
         """
         if versus_first:
             for p in plans:
@@ -278,32 +362,41 @@ class Context:
         names = [p.name for p in plans]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.spec.id}: variant names repeat in {names}")
-        n = repeats or self.repeats
-        times: list[list[float]] = [[] for _ in plans]
-        # One window for the whole comparison: the kernel counts CPU time in
-        # 10 ms ticks, too coarse to read around each short run.
-        with LoadMeter(self.cores) as meter:
-            for r in range(n):
-                for i, p in enumerate(plans):
-                    with self._maybe_trace(p.name, p.trace and r == n - 1):
-                        t0 = time.perf_counter()
-                        p.output = p.fn()
-                        times[i].append(time.perf_counter() - t0)
-        self.load = self.load + meter.load
+        workers = min(max(p.workers for p in plans), self.cores)
+        probes = self._probe_plans(workers) if workers > 1 else []
+        comparison = Comparison(self, [*plans, *probes])
+        comparison.run(repeats or self.repeats, trace_last=True)
         measured: dict[int, Variant] = {}
-        for i, p in enumerate(plans):
+        for p, times in zip(comparison.plans, comparison.times):
             v = Variant(p.name, p.backend, p.workers, p.release_gil,
-                        statistics.median(times[i]), times[i], p.output,
+                        statistics.median(times), times, p.output,
                         bool(p.check(p.output)) if p.check is not None else True,
-                        p.expected, meter.load)
+                        p.expected, comparison.load, comparison=comparison)
+            comparison.variants.append(v)
             measured[id(p)] = v
+        probe = tuple(comparison.variants[len(plans):]) or None
+        for p in plans:
+            v = measured[id(p)]
+            v.probe = probe
             if p.baseline or self._baseline is None:
                 self._baseline = v
             self.variants.append(v)
-        for p in plans:
             over = p.speedup_over
-            measured[id(p)].over = measured.get(id(over), over) if over is not None else None
+            v.over = measured.get(id(over), over) if over is not None else None
         return [measured[id(p)] for p in plans]
+
+    def _probe_plans(self, workers: int) -> list[Plan]:
+        import parlab
+        from parlab.experiments.runners import run_together
+        from parlab.workloads.tasks import calibrate
+
+        if workers not in _PROBE_ITERATIONS:
+            _PROBE_ITERATIONS[workers] = calibrate(parlab.cpu_work, PROBE_S / workers)
+        calls = [functools.partial(parlab.cpu_work, _PROBE_ITERATIONS[workers])] * workers
+        return [Plan("probe: cpu_work released, serial", lambda: [c() for c in calls],
+                     "serial", 1, True),
+                Plan(f"probe: cpu_work released, {workers} threads",
+                     lambda: run_together(calls), "threading.Thread", workers, True)]
 
     def measure(self, name: str, fn: Callable[[], Any], **kwargs: Any) -> Variant:
         """Measure one variant (the arguments of :meth:`plan`); return it."""
@@ -353,9 +446,13 @@ class Context:
             over = v.over or self.baseline
             rows.append(dict(experiment=self.spec.id, variant=v.name, backend=v.backend,
                              workers=v.workers, release_gil=v.release_gil,
-                             seconds=v.seconds, speedup=v.speedup(over),
+                             seconds=v.seconds, low_s=v.low, high_s=v.high,
+                             n_samples=len(v.times), speedup=v.speedup(over),
                              speedup_over=over.name, expected=v.expected, correct=v.correct))
         table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+        samples = pd.DataFrame(
+            [dict(experiment=self.spec.id, variant=v.name, round=r, seconds=t)
+             for v in self.variants for r, t in enumerate(v.times)], columns=SAMPLE_COLUMNS)
         table["release_gil"] = table["release_gil"].astype(object)
         table["speedup"] = table["speedup"].astype(float)
         lessons = pd.DataFrame(
@@ -364,7 +461,8 @@ class Context:
              for le in self.lessons],
             columns=LESSON_COLUMNS)
         return Result(self.spec.id, self.spec.title, self.scale, table, lessons,
-                      load=self.load, extras=self.extras, figure_factory=figure)
+                      samples=samples, load=self.load, extras=self.extras,
+                      figure_factory=figure)
 
 
 # ---------------------------------------------------------------- running

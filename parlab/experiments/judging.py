@@ -3,14 +3,33 @@
 A lesson's verdict is one of
 
 - ``holds``: the numbers show it;
-- ``fails``: they do not, and the machine was free enough that they should have;
-- ``inconclusive``: a timing lesson that did not show while other programs took
-  more than :data:`BUSY_SHARE` of the machine (a busy machine can slow a
-  parallel run, or a serial one more than threads taking turns on the GIL,
-  which move to a free core), or a "no speedup" lesson whose
+- ``fails``: the numbers are confidently against it, and the machine was
+  free enough that they should have shown it;
+- ``inconclusive``: the samples disagree (bursts of interference), sit too
+  close to the threshold to tell, or were measured while other programs
+  took more than :data:`BUSY_SHARE` of the machine or while the capacity
+  probe could not run threads in parallel; or a "no speedup" lesson whose
   paired "speedup" lesson did not hold (a parallel run that is slow for any
   reason proves nothing about the GIL);
 - ``skipped``: it cannot be tried here (one core, a missing optional package).
+
+The statistical rule, one engine for every timing lesson (:func:`decide`):
+
+- A claim about what the machine *can* do ("threads speed this up", "a
+  compiled kernel is far faster") is judged from the low end of each
+  variant's samples, as timeit does: interference only ever adds time, so
+  the fastest runs show the machine's capacity. A claim that something gives
+  *no* gain is judged from the whole distribution (the medians), and fails
+  only where the low ends agree.
+- A low end counts once it is confirmed: at least :data:`CONFIRM_K` samples
+  within :data:`CONFIRM_TOL` of the fastest. Until every variant's is, and
+  while the ratio sits within :data:`MARGIN` of the threshold, the
+  comparison measures more interleaved rounds, up to its budget
+  (``framework.MAX_ROUNDS``, ``framework.EXTRA_TIME``).
+- ``fails`` needs confirmed low ends, a ratio beyond the threshold by more
+  than :data:`MARGIN`, a quiet load meter, and, for a parallel speedup, a
+  capacity probe measured in the same rounds (released ``cpu_work``, serial
+  against threads) that did reach the speedup: the cores were there.
 
 Each rule takes the measured :class:`~parlab.experiments.framework.Variant`
 objects and returns the recorded :class:`~parlab.experiments.framework.Lesson`.
@@ -20,7 +39,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Callable
+import statistics
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -71,6 +91,84 @@ FREE_THREADING_PRICE = 1.1
 SIGMAS = 6
 
 
+# The statistical rule (see the module's docstring): a low end is confirmed by
+# this many samples within this share of the fastest one ...
+CONFIRM_K = 2
+CONFIRM_TOL = 0.10
+# ... and a ratio must miss its threshold by more than this share to fail.
+MARGIN = 0.10
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What the samples say about one claim: ``verdict`` (holds, fails or
+    inconclusive), ``observed`` (the numbers, in words), and whether more
+    samples could still change it (``settled``)."""
+
+    verdict: str
+    observed: str
+    settled: bool
+
+
+def confirmed(times: Sequence[float]) -> bool:
+    """Whether the fastest of ``times`` is no one-off: :data:`CONFIRM_K` samples
+    (or all, when fewer were taken) lie within :data:`CONFIRM_TOL` of it."""
+    low = min(times)
+    return sum(t <= low * (1 + CONFIRM_TOL) for t in times) >= min(CONFIRM_K, len(times))
+
+
+def spread(times: Sequence[float]) -> str:
+    """The range of ``times`` in milliseconds, e.g. "55-240 ms"."""
+    lo, hi = min(times) * 1e3, max(times) * 1e3
+    return f"{lo:.3g} ms" if len(times) == 1 else f"{lo:.3g}-{hi:.3g} ms"
+
+
+def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bool = True,
+           basis: str = "low", what: str = "", names: tuple[str, str] = ("", "")) -> Decision:
+    """Judge the claim "time(num) / time(den) > need" (``above``) or "< need".
+
+    ``basis="low"`` judges a capability from the fastest samples; ``"median"``
+    judges a claim of no gain from the whole distribution, and then fails only
+    where the fastest samples agree. ``what`` names the ratio in ``observed``
+    ("2.1x over serial"), ``names`` the two sides in the spread.
+    """
+    low = min(num) / min(den)
+    med = statistics.median(num) / statistics.median(den)
+    r = low if basis == "low" else med
+    sign = ">" if above else "<"
+
+    def against(x: float) -> bool:
+        return x < need / (1 + MARGIN) if above else x > need * (1 + MARGIN)
+
+    observed = (f"{r:.2f}x{what} ({'fastest runs' if basis == 'low' else 'medians'}; "
+                f"{'median' if basis == 'low' else 'fastest runs'} "
+                f"{med if basis == 'low' else low:.2f}x; needs {sign} {need:.2f}x; "
+                f"{names[0] or 'one side'} {spread(num)}, {names[1] or 'other'} {spread(den)})")
+    sure = confirmed(num) and confirmed(den)
+    if (r > need) if above else (r < need):
+        return Decision("holds", observed, sure)
+    if sure and against(r) and (basis == "low" or against(low)):
+        return Decision("fails", observed, True)
+    if not sure:
+        noisy = [(n or "a side", t) for n, t in zip(names, (num, den)) if not confirmed(t)]
+        why = "; ".join(f"noisy: {n} varied from {spread(t).replace('-', ' to ')}"
+                        for n, t in noisy)
+    else:
+        why = f"within {MARGIN:.0%} of the threshold: too close to tell"
+    return Decision("inconclusive", f"{observed}; {why}", False)
+
+
+def decide_speedup(fast: Sequence[float], slow: Sequence[float], need: float) -> Decision:
+    """Judge "``fast`` beats ``slow`` by more than ``need`` x" from samples of
+    seconds (interleaved runs of each): the rule every speedup lesson uses."""
+    return decide(slow, fast, need, what=" faster", names=("slow", "fast"))
+
+
+def needed_speedup_for(workers: int, cores: int) -> float:
+    """The speedup ``workers`` in parallel must beat on a machine of ``cores``."""
+    return 1 + SPEEDUP_PER_CORE * (min(workers, cores) - 1)
+
+
 # Lessons whose claim is true only because of the GIL (``needs_gil=True``):
 # where the GIL is off they are judged by what that interpreter should do,
 # the opposite of the claim (threads speed up, updates get lost), and their
@@ -103,16 +201,27 @@ def skipped(ctx: Context, text: str, reason: str) -> Lesson:
 
 
 def timing(ctx: Context, text: str, ok: bool, observed: str, *variants: Variant) -> Lesson:
-    """A lesson about time, judged from ``variants``: a failure while the machine
-    was busy is inconclusive, and ``observed`` then says how busy."""
-    load = busiest(variants)
+    """A lesson about time whose test the experiment computed itself (``ok``):
+    a failure counts only while the machine was quiet and every variant's
+    fastest runs were confirmed; otherwise it is inconclusive and
+    ``observed`` says why."""
     if ok:
         return ctx.lesson(text, "holds", observed)
+    noisy = [v for v in variants if not confirmed(v.times)]
+    if noisy:
+        return ctx.lesson(text, "inconclusive", f"{observed}; " + "; ".join(
+            f"noisy: {v.name} varied from {spread(v.times).replace('-', ' to ')}"
+            for v in noisy))
+    return ctx.lesson(text, *_unless_busy(observed, variants))
+
+
+def _unless_busy(observed: str, variants: Iterable[Variant]) -> tuple[str, str]:
+    """A failure's verdict and observed text: inconclusive on a busy machine."""
+    load = busiest(variants)
     if load.share > BUSY_SHARE:
-        return ctx.lesson(text, "inconclusive",
-                          f"{observed}; while measuring, {load.describe()} "
-                          f"(more than {BUSY_SHARE:.0%}): inconclusive")
-    return ctx.lesson(text, "fails", observed)
+        return "inconclusive", (f"{observed}; while measuring, {load.describe()} "
+                                f"(more than {BUSY_SHARE:.0%}): inconclusive")
+    return "fails", observed
 
 
 def busiest(variants) -> Load:
@@ -122,51 +231,84 @@ def busiest(variants) -> Load:
 
 def needed_speedup(ctx: Context, workers: int) -> float:
     """The speedup a parallel run of ``workers`` must beat on this machine."""
-    return 1 + SPEEDUP_PER_CORE * (min(workers, ctx.cores) - 1)
+    return needed_speedup_for(workers, ctx.cores)
+
+
+def settle(decision: Callable[[], Decision], *variants: Variant) -> Decision:
+    """``decision()``, taken again after each further interleaved round of the
+    variants' comparisons until it is settled or their budgets are spent."""
+    comparisons = list({id(v.comparison): v.comparison for v in variants
+                        if v.comparison is not None}.values())
+    d = decision()
+    while not d.settled:
+        grew = [c.more() for c in comparisons]  # every comparison gets its round
+        if not any(grew):
+            break
+        d = decision()
+    return d
+
+
+def verdict(ctx: Context, decision: Callable[[], Decision], *variants: Variant,
+            parallel: Variant | None = None) -> tuple[str, str]:
+    """The verdict and observed text of the settled ``decision`` about
+    ``variants``. A failure counts only on a quiet machine and, for a parallel
+    speedup (``parallel``), while the capacity probe measured beside it showed
+    that the cores were there."""
+    d = settle(decision, *variants)
+    if d.verdict != "fails":
+        return d.verdict, d.observed
+    if parallel is not None and parallel.probe is not None:
+        serial, threads = parallel.probe
+        probe = decide_speedup(threads.times, serial.times,
+                               needed_speedup(ctx, threads.workers))
+        if probe.verdict != "holds":
+            return "inconclusive", (
+                f"{d.observed}; meanwhile the capacity probe ({threads.name}) reached only "
+                f"{serial.low / threads.low:.2f}x over serial: the cores were not free")
+    return _unless_busy(d.observed, variants)
 
 
 def speedup(ctx: Context, text: str, fast: Variant, over: Variant,
             workers: int | None = None) -> Lesson:
     """``fast`` (``workers`` in parallel, default its own count) beats serial ``over``."""
     workers = workers or fast.workers
-    s = fast.speedup(over)
     if min(workers, ctx.cores) < 2:
-        return skipped(ctx, text, f"{s:.2f}x; only 1 core: nothing can run in parallel here")
+        return skipped(ctx, text, f"{fast.speedup(over):.2f}x; only 1 core: nothing can run "
+                                  "in parallel here")
     need = needed_speedup(ctx, workers)
-    return timing(ctx, text, s > need,
-                  f"{s:.2f}x with {workers} workers on {ctx.cores} cores (needs > {need:.2f}x)",
-                  fast, over)
+    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+        over.times, fast.times, need, what=f" with {workers} workers on {ctx.cores} cores",
+        names=(over.name, fast.name)), fast, over, parallel=fast))
 
 
 def no_speedup(ctx: Context, text: str, variant: Variant, over: Variant,
                paired: Lesson, *, needs_gil: bool = False) -> Lesson:
     """``variant`` is no faster than ``over`` (the GIL serialises it).
 
-    Counts only when ``paired``, the lesson that the same parallel set-up does
-    speed up work that can run in parallel, holds in this run. ``needs_gil``:
-    only the GIL serialises it (pure Python); without a GIL it must speed up.
+    Judged from the medians; counts only when ``paired``, the lesson that the
+    same parallel set-up does speed up work that can run in parallel, holds in
+    this run. ``needs_gil``: only the GIL serialises it (pure Python); without
+    a GIL it must speed up.
     """
     if needs_gil:
         return _gil_claim(ctx, no_speedup(ctx, text, variant, over, paired) if gil_enabled()
                           else speedup(ctx, text, variant, over))
-    s = variant.speedup(over)
-    observed = f"{s:.2f}x (no speedup means < {NO_SPEEDUP}x)"
-    if s >= NO_SPEEDUP:
-        # On a busy machine a serial run can lose its core to another program
-        # while threads taking turns on the GIL move to a free one.
-        return timing(ctx, text, False, observed, variant, over)
-    if not paired.holds:
+    found, observed = verdict(ctx, lambda: decide(
+        over.times, variant.times, NO_SPEEDUP, above=False, basis="median",
+        names=(over.name, variant.name)), variant, over)
+    if found == "holds" and not paired.holds:
         return ctx.lesson(text, "inconclusive",
                           f"{observed}; but the paired lesson \"{paired.text}\" is "
                           f"{paired.verdict}, so this slow run shows nothing")
-    return ctx.lesson(text, "holds", observed)
+    return ctx.lesson(text, found, observed)
 
 
 def faster(ctx: Context, text: str, fast: Variant, slow: Variant,
            factor: float = FAR_FASTER) -> Lesson:
     """``fast`` takes less than 1/``factor`` of the time of ``slow``."""
-    s = fast.speedup(slow)
-    return timing(ctx, text, s > factor, f"{s:.3g}x faster (needs > {factor:g}x)", fast, slow)
+    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+        slow.times, fast.times, factor, what=" faster", names=(slow.name, fast.name)),
+        fast, slow))
 
 
 def slower(ctx: Context, text: str, slow: Variant, fast: Variant, factor: float,
@@ -177,12 +319,22 @@ def slower(ctx: Context, text: str, slow: Variant, fast: Variant, factor: float,
     bigger work) it counts only when that holds: a parallel run that is slow
     for any reason would show it too.
     """
-    ratio = slow.seconds / fast.seconds
-    observed = f"{ratio:.2f}x the time of \"{fast.name}\" (needs > {factor:g}x)"
-    if ratio > factor and paired is not None and not paired.holds:
+    found, observed = verdict(ctx, lambda: decide(
+        slow.times, fast.times, factor, what=f" the time of \"{fast.name}\"",
+        names=(slow.name, fast.name)), slow, fast)
+    if found == "holds" and paired is not None and not paired.holds:
         return ctx.lesson(text, "inconclusive",
                           f"{observed}; but \"{paired.text}\" is {paired.verdict}")
-    return timing(ctx, text, ratio > factor, observed, slow, fast)
+    return ctx.lesson(text, found, observed)
+
+
+def at_most(ctx: Context, text: str, num: Variant, den: Variant, factor: float, *,
+            what: str = "") -> Lesson:
+    """``num`` takes less than ``factor`` times the time of ``den``: a claim of
+    little cost or no gain, judged from the medians. ``what`` names the ratio."""
+    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+        num.times, den.times, factor, above=False, basis="median",
+        what=what or f" the time of \"{den.name}\"", names=(num.name, den.name)), num, den))
 
 
 def overlap(ctx: Context, text: str, variant: Variant, over: Variant, n: int) -> Lesson:
@@ -190,24 +342,27 @@ def overlap(ctx: Context, text: str, variant: Variant, over: Variant, n: int) ->
 
     Waiting needs no core, so the threshold ignores the core count.
     """
-    s = variant.speedup(over)
     need = OVERLAP_SHARE * n
-    return timing(ctx, text, s >= need,
-                  f"{s:.2f}x over serial with {n} tasks (needs >= {need:.1f}x; waits need "
-                  "no core, so the core count does not matter)", variant, over)
+    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+        over.times, variant.times, need,
+        what=f" over serial with {n} tasks (waits need no core)",
+        names=(over.name, variant.name)), variant, over))
 
 
 def oversubscribed(ctx: Context, text: str, variant: Variant, at_cores: Variant,
                    paired: Lesson, at_least: float = NO_GAIN) -> Lesson:
     """``variant`` (more workers than cores) takes at least ``at_least`` times the
-    time of ``at_cores``; counts only when ``paired`` (``at_cores`` speeds up) holds."""
-    ratio = variant.seconds / at_cores.seconds
-    observed = (f"{variant.name} takes {ratio:.2f}x the time of {at_cores.name} "
-                f"(needs >= {at_least:.2f}x)")
+    time of ``at_cores``; counts only when ``paired`` (``at_cores`` speeds up) holds.
+    A claim of no gain: judged from the medians."""
     if not paired.holds:
+        ratio = variant.seconds / at_cores.seconds
         return ctx.lesson(text, "inconclusive",
-                          f"{observed}; but \"{paired.text}\" is {paired.verdict}")
-    return timing(ctx, text, ratio >= at_least, observed, variant, at_cores)
+                          f"{variant.name} takes {ratio:.2f}x the time of {at_cores.name}; "
+                          f"but \"{paired.text}\" is {paired.verdict}")
+    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+        variant.times, at_cores.times, at_least, basis="median",
+        what=f" the time of {at_cores.name}", names=(variant.name, at_cores.name)),
+        variant, at_cores))
 
 
 def hits_plausible(n_samples: int) -> Callable[[int], bool]:
