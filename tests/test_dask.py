@@ -20,6 +20,11 @@ from parlab.experiments._load import Load
 from parlab.experiments.framework import REGISTRY, Context, Variant
 from parlab.workloads import cluster
 
+# Under pytest-run-parallel: a test that reads the shared cluster's task stream
+# would see the tasks of its copies in the other threads too.
+ALONE_ON_THE_CLUSTER = pytest.mark.thread_unsafe(
+    reason="reads the shared cluster's task stream, where other threads' tasks show too")
+
 LOCAL_SCHEDULERS = ["synchronous", "threads", "processes"]
 
 
@@ -32,6 +37,7 @@ def keys_and_workers(stream) -> tuple[list[str], set[str]]:
     return [str(t["key"]) for t in stream.data], {t["worker"] for t in stream.data}
 
 
+@ALONE_ON_THE_CLUSTER
 @pytest.mark.parametrize("chunks", [64, (100, 50), ((30, 200), (170,)), "auto"])
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
 def test_cdist_on_cluster_equals_one_call(dask_cluster, chunks, metric):
@@ -47,6 +53,7 @@ def test_cdist_on_cluster_equals_one_call(dask_cluster, chunks, metric):
     assert workers and workers <= dask_cluster.workers
 
 
+@ALONE_ON_THE_CLUSTER
 def test_cdist_spreads_over_both_workers(dask_cluster):
     XA, XB = matrices(2_000, 400)
     D = parlab.dask.cdist(XA, XB, chunks=(100, 400), release_gil=False)
@@ -86,6 +93,7 @@ def test_cdist_bad_input_raises_at_once(kwargs, exc, match):
         parlab.dask.cdist(args.pop("XA"), args.pop("XB"), **args)
 
 
+@ALONE_ON_THE_CLUSTER
 @pytest.mark.parametrize("chunk", [1_000_003, 250_000, 7_777_777])
 def test_count_hits_on_cluster_equals_serial(dask_cluster, chunk):
     n, seed = 3_000_001, 12345
@@ -97,6 +105,7 @@ def test_count_hits_on_cluster_equals_serial(dask_cluster, chunk):
     assert workers and workers <= dask_cluster.workers
 
 
+@ALONE_ON_THE_CLUSTER
 def test_estimate_pi_with_the_cluster_as_default_scheduler(dask_cluster):
     n, seed = 2_000_000, np.random.SeedSequence(99)
     with dask.config.set(scheduler=dask_cluster.client), \
@@ -161,6 +170,7 @@ def test_import_parlab_does_not_import_dask():
 
 # ------------------------------------------- the L5 workloads on the cluster
 
+@ALONE_ON_THE_CLUSTER
 @pytest.mark.parametrize("plan", ["one worker, two chains", "two workers, a chain each"])
 def test_run_placed_runs_each_chain_on_its_worker(dask_cluster, plan):
     from parlab.workloads import cluster
@@ -206,6 +216,7 @@ def on_cluster(dask_cluster, monkeypatch):
     return dask_cluster
 
 
+@ALONE_ON_THE_CLUSTER
 @pytest.mark.parametrize("id", ["L5.1", "L5.2", "L5.3"])
 def test_dask_experiments_run_on_the_given_cluster(on_cluster, id):
     with get_task_stream(on_cluster.client) as stream:
@@ -280,6 +291,7 @@ def parlab_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProce
                           text=True, timeout=300, env=env)
 
 
+@ALONE_ON_THE_CLUSTER
 def test_reproduce_runs_the_dask_experiments_on_the_named_cluster(dask_cluster, tmp_path):
     out = tmp_path / "rep"
     with get_task_stream(dask_cluster.client) as stream:

@@ -85,7 +85,7 @@ def test_experiment_runs_at_tiny_scale(id):
 # The figure each experiment must draw, told by its axes' labels: (x label, y label).
 FIGURE_KINDS = {
     "L2.1": ("time since the first call", ""), "L3.1": ("time since the first call", ""),
-    "L3.2": ("final count", ""), "L3.3": ("final count", ""),
+    "L3.2": ("final count", ""), "L3.3": ("final count", ""), "L6.2": ("final count", ""),
     "L4.2": ("threads", "seconds"), "L4.3": ("BLAS threads per process", "processes"),
     "L3.6": ("rows of X", "time with 2 threads"), "L4.4": ("peak memory", ""),
 }

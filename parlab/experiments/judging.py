@@ -84,7 +84,8 @@ REGION_COST = 1.5
 # line bouncing between cores must cost at least this factor in time.
 SHARED_LINE_COST = 1.3
 # The price of free threading (L6.4): one pure-Python thread takes at least
-# this factor longer on a free-threaded build than on the normal one.
+# this factor longer on a free-threaded build than on the normal one, and
+# switching its GIL back on makes it less than this factor faster.
 FREE_THREADING_PRICE = 1.1
 # A correct Monte Carlo count lands this far from the mean about once in 500
 # million runs.

@@ -155,25 +155,25 @@ def threads_gil_off_and_on(ctx: Context) -> Result:
             kernel = [parlab.cpu_work(n)] * k
             plans += [ctx.plan(f"{k} cpu_work calls {how}, released",
                                functools.partial(w[True].call, HERE + fn, k, n),
-                               backend=backend, workers=workers, release_gil=True,
+                               backend=backend, workers=count, release_gil=True,
                                check=kernel.__eq__)
-                      for how, fn, backend, workers in (
+                      for how, fn, backend, count in (
                           ("in a row", "kernel_serial", "serial", 1),
                           ("in threads", "kernel_threads", "threading.Thread", k))]
         v = ctx.compare(*plans)
-    if free_threaded():
-        off_serial, off_threads, on_serial, on_threads = v
-        can = judging.speedup(ctx, "Without a GIL, pure-Python computing threads speed up",
-                              off_threads, off_serial)
-    else:
-        on_serial, on_threads, kernel_serial, kernel_threads_ = v
-        judging.skipped(ctx, "Without a GIL, pure-Python computing threads speed up",
-                        NOT_FREE_THREADED)
-        can = judging.speedup(ctx, "Control: threads speed up cpu_work when it releases the GIL",
-                              kernel_threads_, kernel_serial, k)
-    judging.no_speedup(ctx, f"With the {gil_label(True)}, the same threads get no speedup",
-                       on_threads, on_serial, can)
-    return ctx.result()
+        if free_threaded():
+            off_serial, off_threads, on_serial, on_threads = v
+            can = judging.speedup(ctx, "Without a GIL, pure-Python computing threads speed up",
+                                  off_threads, off_serial)
+        else:
+            on_serial, on_threads, c_serial, c_threads = v
+            judging.skipped(ctx, "Without a GIL, pure-Python computing threads speed up",
+                            NOT_FREE_THREADED)
+            can = judging.speedup(ctx, "Control: threads speed up cpu_work when it releases "
+                                       "the GIL", c_threads, c_serial, k)
+        judging.no_speedup(ctx, f"With the {gil_label(True)}, the same threads get no speedup",
+                           on_threads, on_serial, can)
+        return ctx.result()
 
 
 # ---------------------------------------------------------------- L6.2
@@ -208,25 +208,25 @@ def race_returns(ctx: Context) -> Result:
         while count == total and attempt < RACE_ATTEMPTS:
             count = w[False].call(HERE + "shared_increments", k, total, False)
             attempt += 1
-    ctx.extras["counts"] = {v.name: (v.output, total) for v in variants.values()}
-    lost = "Without a GIL, slot[0] += 1 from several threads loses updates"
-    if count is None:
-        judging.skipped(ctx, lost, NOT_FREE_THREADED)
-    elif ctx.cores < 2:
-        judging.skipped(ctx, lost, "only 1 core: the threads take turns")
-    else:
-        judging.fact(ctx, lost, count < total,
-                     f"lost {total - count:,} of {total:,} updates (run {attempt})")
-    judging.fact(ctx, f"With the {gil_label(True)}, the same threads lose nothing",
-                 variants[True, False].output == total,
-                 f"count {variants[True, False].output:,} of {total:,}")
-    locked = [v for (_, is_locked), v in variants.items() if is_locked]
-    judging.fact(ctx, "A threading.Lock around the increment makes the count exact"
-                      + (", with the GIL off and on" if len(locked) > 1 else ""),
-                 all(v.correct for v in locked),
-                 "; ".join(f"{v.output:,} of {total:,} ({v.name.rsplit(', ', 1)[1]})"
-                           for v in locked))
-    return ctx.result(figure="counts_figure")
+        ctx.extras["counts"] = {v.name: (v.output, total) for v in variants.values()}
+        lost = "Without a GIL, slot[0] += 1 from several threads loses updates"
+        if count is None:
+            judging.skipped(ctx, lost, NOT_FREE_THREADED)
+        elif ctx.cores < 2:
+            judging.skipped(ctx, lost, "only 1 core: the threads take turns")
+        else:
+            judging.fact(ctx, lost, count < total,
+                         f"lost {total - count:,} of {total:,} updates (run {attempt})")
+        judging.fact(ctx, f"With the {gil_label(True)}, the same threads lose nothing",
+                     variants[True, False].output == total,
+                     f"count {variants[True, False].output:,} of {total:,}")
+        locked = [v for (_, is_locked), v in variants.items() if is_locked]
+        judging.fact(ctx, "A threading.Lock around the increment makes the count exact"
+                          + (", with the GIL off and on" if len(locked) > 1 else ""),
+                     all(v.correct for v in locked),
+                     "; ".join(f"{v.output:,} of {total:,} ({v.name.rsplit(', ', 1)[1]})"
+                               for v in locked))
+        return ctx.result(figure="counts_figure")
 
 
 # ---------------------------------------------------------------- L6.3
@@ -261,39 +261,39 @@ def held_without_gil(ctx: Context) -> Result:
         v = iter(ctx.compare(*plans, versus_first=True))
         by_gil = {gil: dict(zip(("held", "released", "beside"), (next(v), next(v), next(v))))
                   for gil in settings}
-    for gil in settings:
-        held, released, beside = (by_gil[gil][key].output for key in ("held", "released",
-                                                                      "beside"))
-        where = gil_label(gil)
-        judging.fact(ctx, f"{where}: two held calls never overlap (held mode "
-                          f"\"{held['held_mode']}\")", _overlap_ns(held["calls"]) == 0,
-                     f"overlap {_overlap_ns(held['calls']) / 1e6:.2f} ms")
-        overlap_ms = _overlap_ns(released["calls"]) / 1e6
-        shorter_ms = min(b - a for a, b in released["calls"]) / 1e6
-        if ctx.cores < 2:
-            judging.skipped(ctx, f"{where}: two released calls overlap",
-                            "only 1 core: nothing can run in parallel here")
-        else:
-            judging.timing(ctx, f"{where}: two released calls overlap",
-                           overlap_ms >= 0.5 * shorter_ms,
-                           f"overlap {overlap_ms:.1f} ms of {shorter_ms:.1f} ms (needs half)",
-                           by_gil[gil]["released"])
-        inside = _inside(beside["stamps"], beside["call"])
-        progress = (f"the Python thread made progress {inside} times during the held call "
-                    f"(of {len(beside['stamps'])}); held mode \"{beside['held_mode']}\"")
-        if gil:
-            judging.fact(ctx, f"{where}: a held call stops every Python thread (the real GIL)",
-                         inside == 0 and beside["held_mode"] == "gil", progress)
-        elif ctx.cores < 2:
-            judging.skipped(ctx, f"{where}: Python threads run beside a held call",
-                            "only 1 core: the threads take turns")
-        else:
-            judging.fact(ctx, f"{where}: Python threads run beside a held call",
-                         inside > 0 and beside["held_mode"] == "emulated", progress)
-    if not free_threaded():
-        judging.skipped(ctx, "GIL off: Python threads run beside a held call",
-                        NOT_FREE_THREADED)
-    return ctx.result()
+        for gil in settings:
+            held, released, beside = (by_gil[gil][key].output for key in ("held", "released",
+                                                                          "beside"))
+            where = gil_label(gil)
+            judging.fact(ctx, f"{where}: two held calls never overlap (held mode "
+                              f"\"{held['held_mode']}\")", _overlap_ns(held["calls"]) == 0,
+                         f"overlap {_overlap_ns(held['calls']) / 1e6:.2f} ms")
+            overlap_ms = _overlap_ns(released["calls"]) / 1e6
+            shorter_ms = min(b - a for a, b in released["calls"]) / 1e6
+            if ctx.cores < 2:
+                judging.skipped(ctx, f"{where}: two released calls overlap",
+                                "only 1 core: nothing can run in parallel here")
+            else:
+                judging.timing(ctx, f"{where}: two released calls overlap",
+                               overlap_ms >= 0.5 * shorter_ms,
+                               f"overlap {overlap_ms:.1f} ms of {shorter_ms:.1f} ms (needs half)",
+                               by_gil[gil]["released"])
+            inside = _inside(beside["stamps"], beside["call"])
+            progress = (f"the Python thread made progress {inside} times during the held call "
+                        f"(of {len(beside['stamps'])}); held mode \"{beside['held_mode']}\"")
+            if gil:
+                judging.fact(ctx, f"{where}: a held call stops every Python thread (the real GIL)",
+                             inside == 0 and beside["held_mode"] == "gil", progress)
+            elif ctx.cores < 2:
+                judging.skipped(ctx, f"{where}: Python threads run beside a held call",
+                                "only 1 core: the threads take turns")
+            else:
+                judging.fact(ctx, f"{where}: Python threads run beside a held call",
+                             inside > 0 and beside["held_mode"] == "emulated", progress)
+        if not free_threaded():
+            judging.skipped(ctx, "GIL off: Python threads run beside a held call",
+                            NOT_FREE_THREADED)
+        return ctx.result()
 
 
 # ---------------------------------------------------------------- L6.4
@@ -301,48 +301,63 @@ def held_without_gil(ctx: Context) -> Result:
 @experiment("L6.4", title="The price: one thread of pure Python on each build",
             lecture=LECTURE,
             shows="Free threading costs single-thread speed: one thread of pure Python "
-                  "takes longer on the free-threaded build than on the normal one, GIL "
-                  "switched on or not. The normal interpreter to compare with comes from "
-                  "PARLAB_PYTHONS (reproduce --python sets it).",
+                  "takes longer on the free-threaded build than on the normal one of the "
+                  "same version, and switching the GIL back on does not win it back. The "
+                  "other build to compare with comes from PARLAB_PYTHONS (reproduce "
+                  "--python sets it).",
             sizes={"tiny": dict(iterations=20_000), "quick": dict(iterations=1_500_000),
                    "full": dict(iterations=6_000_000)})
 def single_thread_price(ctx: Context) -> Result:
     n = ctx.params["iterations"]
     want = [tasks.compute_loop(n)]
     with contextlib.ExitStack() as stack:
-        found: dict[str, Worker] = {}
-        for gil in gil_settings():
-            w = stack.enter_context(Worker(gil=gil if free_threaded() else None))
-            found[f"this build, {gil_label(gil)}"] = w
+        found = [stack.enter_context(Worker(gil=gil if free_threaded() else None))
+                 for gil in gil_settings()]
         for python in named_pythons():
             with contextlib.suppress(WorkerError):  # one without parlab: not a candidate
-                w = stack.enter_context(Worker(python))
-                if w.about["free_threaded"] != free_threaded():
-                    found["other build"] = w
+                with Worker(python) as probe:
+                    other = probe.about["free_threaded"]
+                if other != free_threaded():
+                    found += [stack.enter_context(Worker(python, gil=gil if other else None))
+                              for gil in ([False, True] if other else [None])]
                     break
 
-        def name(key: str, w: Worker) -> str:
-            build = "free-threaded" if w.about["free_threaded"] else "normal"
-            return f"one thread, {build} build, Python {w.about['version']}" + (
-                f", {key.split(', ', 1)[1]}" if key.startswith("this build") else "")
+        def name(w: Worker) -> str:
+            a = w.about
+            gil = (", GIL off" if not a["gil_enabled"] else ", GIL on (PYTHON_GIL=1)"
+                   if a["free_threaded"] else "")
+            build = "free-threaded" if a["free_threaded"] else "normal"
+            return f"one thread, {build} build, Python {a['version']}{gil}"
 
-        v = dict(zip(found, ctx.compare(*[
-            ctx.plan(name(key, w), functools.partial(w.call, HERE + "compute_serial", 1, n),
-                     backend="serial", check=want.__eq__,
-                     baseline=not w.about["free_threaded"]) for key, w in found.items()])))
-    by_build = {(w.about["free_threaded"], w.about["gil_enabled"]): v[key]
-                for key, w in found.items()}
-    normal, ft_off, ft_on = (by_build.get(k) for k in ((False, True), (True, False),
-                                                        (True, True)))
-    price = "One thread of pure Python is slower on the free-threaded build than on the normal one"
-    if normal is None or ft_off is None:
-        missing = "normal" if normal is None else "free-threaded"
-        judging.skipped(ctx, price, f"no {missing} build to compare with: name one in "
-                                    "PARLAB_PYTHONS, or run reproduce --python PATH")
-        judging.skipped(ctx, price + ", even with its GIL switched on",
-                        f"no {missing} build to compare with")
-    else:
-        judging.slower(ctx, price, ft_off, normal, judging.FREE_THREADING_PRICE)
-        judging.slower(ctx, price + ", even with its GIL switched on", ft_on, normal,
-                       judging.FREE_THREADING_PRICE)
-    return ctx.result()
+        # The same loop in this process: what a worker's round trip adds.
+        here = ctx.plan("one thread, in this process (no worker)",
+                        functools.partial(compute_serial, 1, n), backend="serial",
+                        check=want.__eq__)
+        *measured, _ = ctx.compare(*[
+            ctx.plan(name(w), functools.partial(w.call, HERE + "compute_serial", 1, n),
+                     backend="serial", check=want.__eq__, baseline=not w.about["free_threaded"])
+            for w in found], here)
+        by_build = {(w.about["free_threaded"], w.about["gil_enabled"]): v
+                    for w, v in zip(found, measured)}
+        normal, ft_off, ft_on = (by_build.get(k) for k in ((False, True), (True, False),
+                                                            (True, True)))
+        version = {v: w.about["version"].rsplit(".", 1)[0] for w, v in zip(found, measured)}
+        price = ("One thread of pure Python is slower on the free-threaded build than on the "
+                 "normal one of the same version")
+        if normal is None:
+            judging.skipped(ctx, price, "no normal build to compare with: name one in "
+                                        "PARLAB_PYTHONS, or run reproduce --python PATH")
+        elif version[normal] != version[ft_off]:
+            judging.skipped(ctx, price, f"the normal build is Python {version[normal]}, the "
+                                        f"free-threaded one {version[ft_off]}: across versions "
+                                        "the comparison measures the versions too (see the rows)")
+        else:
+            judging.slower(ctx, price, ft_off, normal, judging.FREE_THREADING_PRICE)
+        back = "Switching the GIL back on (PYTHON_GIL=1) does not make one thread faster: the " \
+               "build pays the price, not the missing GIL"
+        if ft_off is None:
+            judging.skipped(ctx, back, "no free-threaded build to compare with: name one in "
+                                       "PARLAB_PYTHONS, or run reproduce --python PATH")
+        else:
+            judging.at_most(ctx, back, ft_off, ft_on, judging.FREE_THREADING_PRICE)
+        return ctx.result()
