@@ -189,6 +189,8 @@ def test_run_placed_runs_each_chain_on_its_worker(dask_cluster, plan):
     assert sorted(chains) == sorted(placement)
 
 
+@pytest.mark.thread_unsafe(reason="forks: a child forked while other threads run may inherit "
+                                  "their locks held, and deadlock")
 def test_lecture_forked_workers_draw_the_same_samples():
     from parlab.workloads import cluster
 

@@ -344,8 +344,9 @@ def single_thread_price(ctx: Context) -> Result:
         version = {v: w.about["version"].rsplit(".", 1)[0] for w, v in zip(found, measured)}
         price = ("One thread of pure Python is slower on the free-threaded build than on the "
                  "normal one of the same version")
-        if normal is None:
-            judging.skipped(ctx, price, "no normal build to compare with: name one in "
+        if normal is None or ft_off is None:
+            missing = "normal" if normal is None else "free-threaded"
+            judging.skipped(ctx, price, f"no {missing} build to compare with: name one in "
                                         "PARLAB_PYTHONS, or run reproduce --python PATH")
         elif version[normal] != version[ft_off]:
             judging.skipped(ctx, price, f"the normal build is Python {version[normal]}, the "
@@ -356,8 +357,7 @@ def single_thread_price(ctx: Context) -> Result:
         back = "Switching the GIL back on (PYTHON_GIL=1) does not make one thread faster: the " \
                "build pays the price, not the missing GIL"
         if ft_off is None:
-            judging.skipped(ctx, back, "no free-threaded build to compare with: name one in "
-                                       "PARLAB_PYTHONS, or run reproduce --python PATH")
+            judging.skipped(ctx, back, "no free-threaded build to compare with")
         else:
             judging.at_most(ctx, back, ft_off, ft_on, judging.FREE_THREADING_PRICE)
         return ctx.result()
