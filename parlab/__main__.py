@@ -144,10 +144,10 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     bar.close()
     columns = {report.interpreter_label(): report.lessons_table(results)} if pythons else {}
     for i, python in enumerate(pythons, 1):
-        label, lessons = _reproduce_under(python, args.out / f"python-{i}", scale, ids)
-        if lessons is None:
-            failures[f"--python {python}"] = label
-        else:
+        label, lessons, broke = _reproduce_under(python, args.out / f"python-{i}", scale, ids)
+        if broke:
+            failures[f"--python {python}"] = broke
+        if lessons is not None:
             columns[label] = lessons
     seconds = time.perf_counter() - start
     path = report.write_report(args.out, results, failures, scale=scale, seconds=seconds,
@@ -169,7 +169,8 @@ def _check_python(parser: argparse.ArgumentParser, python: str) -> str:
 
 def _reproduce_under(python: str, out: Path, scale: str, ids: list[str]):
     """Run the same experiments under ``python``, writing its own report into
-    ``out``; return its label and lessons, or why it failed and None."""
+    ``out``. Returns its label, its lessons (None if it wrote none) and why
+    it broke ("" if it did not)."""
     import subprocess
 
     import pandas as pd
@@ -178,13 +179,16 @@ def _reproduce_under(python: str, out: Path, scale: str, ids: list[str]):
         [python, "-c", "from parlab.report import interpreter_label; print(interpreter_label())"],
         capture_output=True, text=True)
     if label.returncode != 0:
-        return f"cannot import parlab there: {label.stderr.strip()[-500:]}", None
-    print(f"== under {python} ({label.stdout.strip()})", flush=True)
+        return python, None, f"cannot import parlab there: {label.stderr.strip()[-500:]}"
+    label = label.stdout.strip()
+    print(f"== under {python} ({label})", flush=True)
+    lessons = out / "lessons.csv"
+    lessons.unlink(missing_ok=True)  # a crashed run must not leave an older run's lessons
     proc = subprocess.run([python, "-m", "parlab", "reproduce", "--scale", scale,
                            "--only", ",".join(ids), "--out", str(out)])
-    if proc.returncode != 0:
-        return f"its reproduce exited with status {proc.returncode} (report in {out})", None
-    return label.stdout.strip(), pd.read_csv(out / "lessons.csv")
+    broke = (f"its reproduce exited with status {proc.returncode} (report in {out})"
+             if proc.returncode else "")
+    return label, pd.read_csv(lessons) if lessons.exists() else None, broke
 
 
 if __name__ == "__main__":
