@@ -137,6 +137,7 @@ static PyMethodDef core_methods[] = {
      pl_trace_start_doc},
     {"_trace_stop", pl_py_trace_stop, METH_NOARGS, pl_trace_stop_doc},
     {"_thread_seq", pl_py_thread_seq, METH_NOARGS, pl_thread_seq_doc},
+    {"_held_mode", pl_py_held_mode, METH_NOARGS, pl_held_mode_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -237,7 +238,6 @@ static int core_exec(PyObject *module)
     if (pl_gil_init() < 0 || select_simd(module) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "COMPILER", PL_COMPILER) < 0 ||
-        PyModule_AddStringConstant(module, "HELD_MODE", PL_HELD_MODE) < 0 ||
         add_str_tuple(module, "_TRACE_FIELDS", pl_trace_field_names, -1) < 0 ||
         add_str_tuple(module, "_TRACE_KERNELS", pl_kernel_names, -1) < 0)
         return -1;

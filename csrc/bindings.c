@@ -653,3 +653,16 @@ PyObject *pl_py_thread_seq(PyObject *module, PyObject *unused)
 {
     return PyLong_FromLongLong(pl_trace_thread_seq());
 }
+
+const char pl_held_mode_doc[] = PyDoc_STR(
+"_held_mode($module, /)\n"
+"--\n"
+"\n"
+"What a release_gil=False call starting now does: 'gil' keeps the GIL,\n"
+"'emulated' takes parlab's own lock because the GIL is off.");
+
+PyObject *pl_py_held_mode(PyObject *module, PyObject *unused)
+{
+    const int emulated = pl_held_emulated();
+    return emulated < 0 ? NULL : PyUnicode_FromString(emulated ? "emulated" : "gil");
+}

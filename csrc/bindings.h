@@ -24,9 +24,10 @@ PL_VECTORCALL(pl_py_counter_increment);
 PyObject *pl_py_trace_start(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *pl_py_trace_stop(PyObject *module, PyObject *unused);
 PyObject *pl_py_thread_seq(PyObject *module, PyObject *unused);
+PyObject *pl_py_held_mode(PyObject *module, PyObject *unused);
 
 extern const char pl_cdist_doc[], pl_count_hits_doc[], pl_estimate_pi_doc[], pl_cpu_work_doc[],
     pl_io_wait_doc[], pl_increment_doc[], pl_trace_start_doc[], pl_trace_stop_doc[],
-    pl_thread_seq_doc[];
+    pl_thread_seq_doc[], pl_held_mode_doc[];
 
 #endif

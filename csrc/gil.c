@@ -21,6 +21,29 @@ static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 #define EMULATED 0
 #endif
 
+int pl_held_emulated(void)
+{
+#if defined(PARLAB_EMULATE_GIL)
+    return 1;
+#elif defined(Py_GIL_DISABLED)
+    /* Asked at every held call: importing a module that does not declare
+     * Py_mod_gil turns the GIL on at any time, and no C API reports it. */
+    PyObject *is_enabled = PySys_GetObject("_is_gil_enabled");
+    if (is_enabled == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "sys._is_gil_enabled is missing");
+        return -1;
+    }
+    PyObject *on = PyObject_CallNoArgs(is_enabled);
+    if (on == NULL)
+        return -1;
+    const int emulated = on == Py_False;
+    Py_DECREF(on);
+    return emulated;
+#else
+    return 0;
+#endif
+}
+
 /* Only the main thread runs Python's signal handlers: other threads have
  * nothing to check, so they never take the GIL back during the work. */
 static _Atomic unsigned long main_ident;
@@ -180,10 +203,13 @@ static void take_held_lock(void)
 
 int pl_run_chunked(const pl_job *job)
 {
-    caller c = {.detach = job->release || EMULATED};
+    const int emulate = job->release ? 0 : pl_held_emulated();
+    if (emulate < 0)
+        return -1;
+    caller c = {.detach = job->release || emulate};
     c.check = PyThread_get_thread_ident() == atomic_load_explicit(&main_ident, memory_order_relaxed);
 #if EMULATED
-    if (!job->release)
+    if (emulate)
         take_held_lock();
 #endif
     pl_trace_begin(&c.trace, job->kernel, job->t_enter, job->release);
@@ -222,7 +248,7 @@ int pl_run_chunked(const pl_job *job)
                              : failed && c.detach ? c.trace.t_reacquired
                                                   : pl_now_ns();
 #if EMULATED
-    if (!job->release)
+    if (emulate)
         pthread_mutex_unlock(&held_lock);
 #endif
     if (c.ts) {

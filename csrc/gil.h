@@ -9,21 +9,18 @@
  * run signal handlers (Ctrl-C). With release_gil=False the call holds the
  * GIL throughout and still runs signal handlers in the main thread.
  *
- * Without a GIL (free-threaded CPython, or a build with -DPARLAB_EMULATE_GIL)
- * "held" is emulated: held calls take one process-wide lock of parlab's for
- * their whole work, so two of them never overlap, as under a GIL. */
+ * Without a GIL (free-threaded CPython while its GIL is off, or a build with
+ * -DPARLAB_EMULATE_GIL) "held" is emulated: held calls take one process-wide
+ * lock of parlab's for their whole work, so two of them never overlap, as
+ * under a GIL. A free-threaded CPython can run with its GIL on (PYTHON_GIL=1,
+ * or for good once a module that does not declare Py_mod_gil is imported):
+ * then held calls keep the real GIL. Each held call decides as it starts. */
 #ifndef PARLAB_GIL_H
 #define PARLAB_GIL_H
 
 #include <stdint.h>
 
 #include "trace.h"
-
-#if defined(Py_GIL_DISABLED) || defined(PARLAB_EMULATE_GIL)
-#define PL_HELD_MODE "emulated"
-#else
-#define PL_HELD_MODE "gil"
-#endif
 
 /* More native threads than this in one call are refused as a mistake. */
 #define PL_MAX_THREADS 1024
@@ -60,6 +57,10 @@ static inline int64_t pl_ceil_div(int64_t n, int64_t d)
 
 /* Workers for a job: n_threads, but never more than there are batches. */
 int pl_workers_for(int n_threads, int64_t n_items, int64_t batch);
+
+/* Whether a held call starting now emulates the GIL: 1 or 0, or -1 with an
+ * exception set. Must be called with the GIL (an attached thread state). */
+int pl_held_emulated(void);
 
 /* Once per process, from the module's exec: learns the main thread. 0 or -1
  * with an exception set. */

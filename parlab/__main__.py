@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="comma-separated experiment ids, e.g. L0.6,L3.2 (default: all)")
     rep.add_argument("--out", metavar="DIR", type=Path, default=Path("parlab-report"),
                      help="folder for the report (default: parlab-report)")
+    rep.add_argument("--python", metavar="PATH", action="append", default=[],
+                     help="also run the experiments under this interpreter (it needs parlab "
+                          "installed; repeat for more): one report, a verdict column per "
+                          "interpreter, e.g. a free-threaded build beside this one")
     rep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                      help="run the Dask experiments (L5.x) on this running cluster instead of "
                           "a LocalCluster of their own; its workers must have parlab installed")
@@ -104,6 +108,11 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     ids = _select(parser, args.only)
     if args.scheduler:
         _use_scheduler(parser, args.scheduler)
+    pythons = [_check_python(parser, p) for p in args.python]
+    if pythons:  # the experiments that compare builds (L6.4) find each other
+        from parlab.experiments.interpreters import PYTHONS_ENV
+
+        os.environ[PYTHONS_ENV] = os.pathsep.join([sys.executable, *pythons])
     # Pick a file-only backend before anything imports pyplot: no display needed.
     import matplotlib
 
@@ -133,12 +142,53 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
             failures[id] = "output failed its check: " + ", ".join(wrong)
         tqdm.write(report.format_result(result))
     bar.close()
+    columns = {report.interpreter_label(): report.lessons_table(results)} if pythons else {}
+    for i, python in enumerate(pythons, 1):
+        label, lessons, broke = _reproduce_under(python, args.out / f"python-{i}", scale, ids)
+        if broke:
+            failures[f"--python {python}"] = broke
+        if lessons is not None:
+            columns[label] = lessons
     seconds = time.perf_counter() - start
-    path = report.write_report(args.out, results, failures, scale=scale, seconds=seconds)
+    path = report.write_report(args.out, results, failures, scale=scale, seconds=seconds,
+                               interpreters=columns)
     for id, why in failures.items():
         print(f"FAILED {id}: {why}", file=sys.stderr)
     print(report.summary_line(results, failures, path.resolve(), seconds))
     return 1 if failures else 0
+
+
+def _check_python(parser: argparse.ArgumentParser, python: str) -> str:
+    import shutil
+
+    found = shutil.which(python)
+    if found is None:
+        parser.error(f"--python {python}: no such executable")
+    return os.path.abspath(found)
+
+
+def _reproduce_under(python: str, out: Path, scale: str, ids: list[str]):
+    """Run the same experiments under ``python``, writing its own report into
+    ``out``. Returns its label, its lessons (None if it wrote none) and why
+    it broke ("" if it did not)."""
+    import subprocess
+
+    import pandas as pd
+
+    label = subprocess.run(
+        [python, "-c", "from parlab.report import interpreter_label; print(interpreter_label())"],
+        capture_output=True, text=True)
+    if label.returncode != 0:
+        return python, None, f"cannot import parlab there: {label.stderr.strip()[-500:]}"
+    label = label.stdout.strip()
+    print(f"== under {python} ({label})", flush=True)
+    lessons = out / "lessons.csv"
+    lessons.unlink(missing_ok=True)  # a crashed run must not leave an older run's lessons
+    proc = subprocess.run([python, "-m", "parlab", "reproduce", "--scale", scale,
+                           "--only", ",".join(ids), "--out", str(out)])
+    broke = (f"its reproduce exited with status {proc.returncode} (report in {out})"
+             if proc.returncode else "")
+    return label, pd.read_csv(lessons) if lessons.exists() else None, broke
 
 
 if __name__ == "__main__":

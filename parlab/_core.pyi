@@ -4,7 +4,6 @@ import numpy as np
 import numpy.typing as npt
 
 COMPILER: str
-HELD_MODE: Literal["gil", "emulated"]
 SIMD: Literal["scalar", "avx2", "avx512", "neon"]
 _SIMD_SUPPORTED: tuple[str, ...]
 _TRACE_FIELDS: tuple[str, ...]
@@ -14,6 +13,7 @@ _TRACE_BUILT: int
 def _trace_start(capacity: int, cpu_time: bool, /) -> None: ...
 def _trace_stop() -> tuple[npt.NDArray[np.int64], int]: ...
 def _thread_seq() -> int: ...
+def _held_mode() -> Literal["gil", "emulated"]: ...
 
 def cdist(
     XA: npt.ArrayLike,

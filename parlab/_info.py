@@ -22,9 +22,10 @@ def info() -> dict:
     whether the GIL is enabled, what ``release_gil=False`` means here and the
     SIMD path the kernels use.
 
-    held_mode: "gil" when held calls keep the GIL; "emulated" on a build
-        without one (free-threaded CPython), where held calls take a
-        process-wide lock of parlab's instead, so they still take turns.
+    held_mode: "gil" when held calls keep the GIL; "emulated" while there is
+        none (free-threaded CPython with its GIL off), where held calls take
+        a process-wide lock of parlab's instead, so they still take turns.
+        Asked at run time: a free-threaded CPython may run with its GIL on.
     simd: "scalar", "avx2", "avx512" (x86-64) or "neon" (aarch64): the best
         this CPU has, unless the PARLAB_SIMD environment variable chose another
         when parlab was imported. MSVC builds have "scalar" only.
@@ -37,6 +38,6 @@ def info() -> dict:
         "compiler": _core.COMPILER,
         "cpu_count": os.cpu_count(),
         "gil_enabled": gil_enabled(),
-        "held_mode": _core.HELD_MODE,
+        "held_mode": _core._held_mode(),
         "simd": _core.SIMD,
     }

@@ -44,6 +44,16 @@ def machine_description() -> dict[str, str]:
     }
 
 
+def interpreter_label() -> str:
+    """This interpreter in a few words: version, build and GIL."""
+    from parlab.experiments.interpreters import free_threaded
+
+    info = parlab.info()
+    gil = "GIL on" if info["gil_enabled"] else "GIL off"
+    build = f", free-threaded, {gil}" if free_threaded() else ""
+    return f"{info['python_implementation']} {info['python']}{build}"
+
+
 def figure_path(out: Path, id: str) -> Path:
     """Where the figure of experiment ``id`` goes (ids are letters, digits and dots)."""
     return Path(out) / f"{id}.png"
@@ -117,21 +127,42 @@ def _lesson_line(row) -> str:
 
 
 def write_report(out: Path, results: list[Result], failures: Mapping[str, str], *,
-                 scale: str, seconds: float) -> Path:
+                 scale: str, seconds: float,
+                 interpreters: Mapping[str, pd.DataFrame] | None = None) -> Path:
     """Write results.csv, lessons.csv, samples.csv (every timed run) and report.md
     into ``out``; return report.md.
 
     The figures are expected in ``out`` already (:func:`save_figure`);
-    ``failures`` maps an experiment id to why it failed.
+    ``failures`` maps an experiment id to why it failed. ``interpreters``
+    maps an interpreter's label to its lessons table (this one's first): the
+    report then shows every lesson's verdict on each, also in
+    ``lessons-by-interpreter.csv``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results_table(results).to_csv(out / "results.csv", index=False)
     lessons_table(results).to_csv(out / "lessons.csv", index=False)
     samples_table(results).to_csv(out / "samples.csv", index=False)
+    side_by_side = lessons_side_by_side(interpreters) if interpreters else None
+    if side_by_side is not None:
+        side_by_side.to_csv(out / "lessons-by-interpreter.csv", index=False)
     path = out / "report.md"
-    path.write_text(_markdown(out, results, failures, scale, seconds), encoding="utf-8")
+    path.write_text(_markdown(out, results, failures, scale, seconds, side_by_side),
+                    encoding="utf-8")
     return path
+
+
+def lessons_side_by_side(interpreters: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per lesson, a verdict and an observed column per interpreter
+    (``verdict: LABEL``, ``observed: LABEL``); "-" where one did not state it."""
+    keys = ["experiment", "lesson"]
+    merged = pd.concat([lessons[keys + ["needs_gil"]] for lessons in interpreters.values()],
+                       ignore_index=True).drop_duplicates(keys)
+    for label, lessons in interpreters.items():
+        merged = merged.merge(lessons[keys + ["verdict", "observed"]].rename(
+            columns={"verdict": f"verdict: {label}", "observed": f"observed: {label}"}),
+            on=keys, how="left")
+    return merged.fillna("-")
 
 
 READING = """\
@@ -169,7 +200,7 @@ show about 1 call working at once; two that really run in parallel about 2.
 
 
 def _markdown(out: Path, results: list[Result], failures: Mapping[str, str],
-              scale: str, seconds: float) -> str:
+              scale: str, seconds: float, side_by_side: pd.DataFrame | None = None) -> str:
     from parlab.experiments import judging
 
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -182,6 +213,9 @@ def _markdown(out: Path, results: list[Result], failures: Mapping[str, str],
     md += _summary_table(results, failures)
     md += ["", "## Machine", ""]
     md += [f"- {key}: {value}" for key, value in machine_description().items()]
+    if side_by_side is not None:
+        md += ["", "## Each lesson on each interpreter", ""]
+        md += _side_by_side(side_by_side)
     md += ["", READING.format(busy=judging.BUSY_SHARE)]
     if failures:
         md += ["## Experiments that broke", ""]
@@ -218,6 +252,23 @@ def _summary_table(results: list[Result], failures: Mapping[str, str]) -> list[s
                      f"| {r.load.share:.0%} | {r.wall_s:.1f} |")
     lines += [f"| {id} | {about.at[id, 'title'] if id in about.index else id} | | "
               f"broke: {_cell(why)} | | |" for id, why in failures.items()]
+    return lines
+
+
+def _side_by_side(table: pd.DataFrame) -> list[str]:
+    """The lessons with a column per interpreter; tables and figures below are this
+    interpreter's, the others' reports are in their python-N folders."""
+    labels = [c.split(": ", 1)[1] for c in table.columns if c.startswith("verdict: ")]
+    lines = ["Lessons whose claim needs the GIL are marked *(GIL)*: without a GIL they "
+             "are judged by what that interpreter should do. Tables and figures below "
+             "are this interpreter's; each other's full report is in its `python-N` folder.",
+             "", "| id | lesson | " + " | ".join(labels) + " |",
+             "|---|---|" + "---|" * len(labels)]
+    for row in table.to_dict("records"):
+        gil = " *(GIL)*" if row["needs_gil"] else ""
+        cells = [f"**{row[f'verdict: {lb}']}**: {row[f'observed: {lb}']}" for lb in labels]
+        lines.append(f"| {row['experiment']} | {_cell(row['lesson'])}{gil} | "
+                     + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
 

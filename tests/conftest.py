@@ -28,6 +28,12 @@ for _name, _examples in {"ci": 200, "thorough": 10_000}.items():
 settings.load_profile(os.environ.get("PARLAB_HYPOTHESIS", "ci"))
 
 
+def pytest_configure(config):
+    # pytest-run-parallel's marker (scripts/ci-free-threaded.sh), known without it too.
+    config.addinivalue_line("markers", "thread_unsafe(reason): runs in one thread only "
+                                       "under pytest-run-parallel")
+
+
 def run_threaded(fn: Callable[[int], Any], n_threads: int, *,
                  timeout: float = 120.0) -> list[Any]:
     """Run ``fn(i)`` for ``i`` in ``range(n_threads)``, each in its own thread.

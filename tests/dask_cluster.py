@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from parlab.workloads.cluster import profiler_env
 
 WORKERS = 2
 THREADS_PER_WORKER = 2
@@ -35,7 +38,8 @@ def _dask(*args: str, log: Path) -> subprocess.Popen:
     out = open(log, "wb")
     try:
         return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **profiler_env()})
     finally:
         out.close()  # the child holds its own descriptor
 

@@ -14,11 +14,13 @@ import psutil  # noqa: E402
 import pytest  # noqa: E402
 from tqdm._monitor import TMonitor  # noqa: E402
 
+import parlab  # noqa: E402
 from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, VERDICTS, catalog, run  # noqa: E402
 
 EXPECTED_IDS = ([f"L0.{i}" for i in range(1, 8)] + [f"L1.{i}" for i in range(1, 6)]
                 + [f"L2.{i}" for i in range(1, 6)] + [f"L3.{i}" for i in range(1, 7)]
-                + [f"L4.{i}" for i in range(1, 5)] + [f"L5.{i}" for i in range(1, 4)])
+                + [f"L4.{i}" for i in range(1, 5)] + [f"L5.{i}" for i in range(1, 4)]
+                + [f"L6.{i}" for i in range(1, 5)])
 # Long-lived helpers multiprocessing and loky start once per parent on purpose
 # (they outlive every pool by design), like tqdm's one monitor thread;
 # anything else left behind is a leak.
@@ -41,15 +43,22 @@ def test_catalog_lists_every_lecture_experiment():
     # Every experiment says what one timed run covers, for the report's "Timed:".
     untimed = cat.id[cat.timer.str.strip().str.len().eq(0)].tolist()
     assert not untimed, f"experiments without a timer text: {untimed}"
-    lectures = cat.lecture[~cat.id.str.startswith("L5.")]
-    assert lectures.str.match(r"00\d_[0-9a-f]+\.txt").all()
-    # parlab's own experiments, beyond the lectures, form a sixth group.
+    beyond = cat.id.str.startswith(("L5.", "L6."))
+    assert cat.lecture[~beyond].str.match(r"00\d_[0-9a-f]+\.txt").all()
+    # parlab's own experiments, beyond the lectures, form two more groups.
     assert (cat.lecture[cat.id.str.startswith("L5.")] == "005_beyond_the_lectures").all()
+    assert (cat.lecture[cat.id.str.startswith("L6.")] == "006_python_without_the_gil").all()
+
+
+# On a free-threaded interpreter no experiment may turn the GIL on (by
+# importing a module that does not declare Py_mod_gil, say).
+GIL_BEFORE = parlab.info()["gil_enabled"]
 
 
 @pytest.mark.parametrize("id", ALL_IDS)
 def test_experiment_runs_at_tiny_scale(id):
     result = run(id, scale="tiny")
+    assert parlab.info()["gil_enabled"] == GIL_BEFORE, f"{id} switched the GIL on"
     table = result.table
     assert (result.id, result.scale) == (id, "tiny")
     assert list(table.columns) == TABLE_COLUMNS
@@ -79,7 +88,7 @@ def test_experiment_runs_at_tiny_scale(id):
 # The figure each experiment must draw, told by its axes' labels: (x label, y label).
 FIGURE_KINDS = {
     "L2.1": ("time since the first call", ""), "L3.1": ("time since the first call", ""),
-    "L3.2": ("final count", ""), "L3.3": ("final count", ""),
+    "L3.2": ("final count", ""), "L3.3": ("final count", ""), "L6.2": ("final count", ""),
     "L4.2": ("threads", "seconds"), "L4.3": ("BLAS threads per process", "processes"),
     "L3.6": ("rows of X", "time with 2 threads"), "L4.4": ("peak memory", ""),
 }

@@ -230,7 +230,7 @@ def test_digest_is_repeated_sha256_of_the_joined_values():
 def test_numba_counts_equal_parlab_count_hits():
     compiled = numba_pi.compiled()
     if compiled is None:
-        pytest.skip("numba is not installed (optional extra parlab[numba])")
+        pytest.skip(numba_pi.why_missing())
     for seed, n, start in [(0, 100_000, 0), (12345, 1_001, 2**40), (2**64 - 1, 7, 3)]:
         want = parlab.count_hits(n, seed=seed, start=start)
         key = numba_pi.seed_key(seed)
@@ -242,5 +242,5 @@ def test_monte_carlo_without_numba_says_so(monkeypatch):
     result = run("L3.5", scale="tiny")
     assert not result.table.variant.str.contains("numba").any()
     assert result.table.correct.all()
-    numba_lessons = result.lessons[result.lessons.observed.str.contains("numba isn't installed")]
+    numba_lessons = result.lessons[result.lessons.observed.str.contains(numba_pi.why_missing(), regex=False)]
     assert len(numba_lessons) == 3 and (numba_lessons.verdict == "skipped").all()

@@ -19,7 +19,7 @@ import parlab.experiments
 
 NOTEBOOKS_DIR = Path(__file__).parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
-LECTURES = range(6)  # lectures 000 ... 004 and 005, beyond the lectures: one notebook each
+LECTURES = range(7)  # lectures 000 ... 004, then 005 and 006 beyond the lectures: one notebook each
 CELL_TIMEOUT_S = 600
 RUN_CALL = re.compile(r"""parlab\.experiments\.run\(\s*["'](L\d+\.\d+)["']""")
 

@@ -9,7 +9,7 @@ import pytest
 import parlab
 from parlab.experiments import framework, parallel_regions, run
 from parlab.workloads import larger_than_memory as ltm
-from parlab.workloads import regions
+from parlab.workloads import numba_pi, regions
 
 
 
@@ -17,7 +17,7 @@ from parlab.workloads import regions
 def kernels():
     built = regions.kernels()
     if built is None:
-        pytest.skip("numba is not installed (the optional numba extra)")
+        pytest.skip(numba_pi.why_missing())
     return built
 
 

@@ -16,6 +16,10 @@ from conftest import run_threaded
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+# Under pytest-run-parallel: a trace records every thread's calls and only one
+# records at a time, so a test that records must run alone.
+pytestmark = pytest.mark.thread_unsafe(reason="parlab.trace is one per process: the copies "
+                                              "of a test in other threads would record too")
 HELD_KEEPS_THE_GIL = parlab.info()["held_mode"] == "gil"
 REQUIRED_COLUMNS = {"kernel", "thread", "start_ns", "end_ns", "work_s", "gil_wait_s", "gil_held"}
 
@@ -196,6 +200,7 @@ def test_bad_cpu_time(cpu_time):
         parlab.trace(cpu_time=cpu_time)
 
 
+@pytest.mark.thread_unsafe(reason="signals: only the main thread may set handlers and gets them")
 def test_interrupted_call_is_recorded_as_not_completed():
     old = signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
     try:

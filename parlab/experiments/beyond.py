@@ -125,7 +125,7 @@ def judge(ctx: Context, measured: list) -> None:
     released, held, pure = measured
     can = judging.speedup(ctx, THREADS_RELEASED, released[1], released[0])
     judging.no_speedup(ctx, THREADS_HELD, held[1], held[0], can)
-    judging.no_speedup(ctx, THREADS_PURE, pure[1], pure[0], can)
+    judging.no_speedup(ctx, THREADS_PURE, pure[1], pure[0], can, needs_gil=True)
     for text, (serial, _, workers) in zip(WORKERS_ALL, measured):
         judging.speedup(ctx, text, workers, serial)
 

@@ -40,7 +40,7 @@ TABLE_COLUMNS = [
 ]
 # The long table beside it: every timed run of every variant.
 SAMPLE_COLUMNS = ["experiment", "variant", "round", "seconds"]
-LESSON_COLUMNS = ["experiment", "lesson", "verdict", "holds", "observed"]
+LESSON_COLUMNS = ["experiment", "lesson", "verdict", "holds", "observed", "needs_gil"]
 # A comparison first runs this many interleaved rounds; a timing lesson that
 # the samples do not decide yet asks for more (judging.py), up to MAX_ROUNDS.
 # On a quiet machine three rounds decide; bursts of interference buy more.
@@ -60,6 +60,7 @@ LECTURE_TITLES = {
     "003": "Lecture 003: threads, races, locks and numba",
     "004": "Lecture 004: the GIL, NumPy's own threads, processes x threads",
     "005": "Beyond the lectures: Dask, from one machine to a cluster",
+    "006": "Beyond the lectures: Python without the GIL",
 }
 
 # Iterations of cpu_work that make one probe slice, by thread count: measured
@@ -245,6 +246,9 @@ class Lesson:
     text: str
     verdict: str
     observed: str
+    # The lecture's claim is true because of the GIL: where the GIL is off it
+    # is judged by what that interpreter should do instead (judging.py).
+    needs_gil: bool = False
 
     @property
     def holds(self) -> bool:
@@ -443,11 +447,12 @@ class Context:
             raise ValueError(f"{self.spec.id}: nothing measured yet")
         return self._baseline
 
-    def lesson(self, text: str, verdict: str, observed: str) -> Lesson:
+    def lesson(self, text: str, verdict: str, observed: str, *,
+               needs_gil: bool = False) -> Lesson:
         """Record a lesson; :mod:`parlab.experiments.judging` decides the verdict."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}; got {verdict!r}")
-        lesson = Lesson(text, verdict, observed)
+        lesson = Lesson(text, verdict, observed, needs_gil)
         self.lessons.append(lesson)
         return lesson
 
@@ -470,7 +475,8 @@ class Context:
         table["speedup"] = table["speedup"].astype(float)
         lessons = pd.DataFrame(
             [dict(experiment=self.spec.id, lesson=le.text, verdict=le.verdict,
-                  holds=le.holds, observed=le.observed) for le in self.lessons],
+                  holds=le.holds, observed=le.observed, needs_gil=le.needs_gil)
+             for le in self.lessons],
             columns=LESSON_COLUMNS)
         return Result(self.spec.id, self.spec.title, self.scale, table, lessons,
                       samples=samples, load=self.load, extras=self.extras,

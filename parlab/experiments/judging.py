@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from parlab._info import gil_enabled
 from parlab.experiments._load import Load
 from parlab.experiments.framework import Context, Lesson, Variant
 
@@ -85,6 +86,10 @@ REGION_COST = 1.5
 # Two threads writing one shared counter, against a counter each: the cache
 # line bouncing between cores must cost at least this factor in time.
 SHARED_LINE_COST = 1.3
+# The price of free threading (L6.4): one pure-Python thread takes at least
+# this factor longer on a free-threaded build than on the normal one, and
+# switching its GIL back on makes it less than this factor faster.
+FREE_THREADING_PRICE = 1.1
 # A correct Monte Carlo count lands this far from the mean about once in 500
 # million runs.
 SIGMAS = 6
@@ -191,8 +196,29 @@ def needed_speedup_for(workers: int, cores: int) -> float:
     return 1 + SPEEDUP_PER_CORE * (min(workers, cores) - 1)
 
 
-def fact(ctx: Context, text: str, ok: bool, observed: str) -> Lesson:
-    """A lesson about outputs, not time: the machine's load cannot change it."""
+# Lessons whose claim is true only because of the GIL (``needs_gil=True``):
+# where the GIL is off they are judged by what that interpreter should do,
+# the opposite of the claim (threads speed up, updates get lost), and their
+# observation says so.
+ONLY_WITH_GIL = "the lecture's claim holds only with a GIL"
+
+
+def _gil_claim(ctx: Context, lesson: Lesson) -> Lesson:
+    """Mark ``lesson``, just recorded, as needing the GIL; if it was judged
+    by the opposite claim, its observation says so."""
+    observed = lesson.observed
+    if not gil_enabled():
+        observed = f"without a GIL the opposite is expected: {observed}; {ONLY_WITH_GIL}"
+    marked = dataclasses.replace(lesson, observed=observed, needs_gil=True)
+    ctx.lessons[ctx.lessons.index(lesson)] = marked
+    return marked
+
+
+def fact(ctx: Context, text: str, ok: bool, observed: str, *, needs_gil: bool = False) -> Lesson:
+    """A lesson about outputs, not time: the machine's load cannot change it.
+    With ``needs_gil``, ``ok`` says whether the claim came true."""
+    if needs_gil:
+        return _gil_claim(ctx, fact(ctx, text, ok == gil_enabled(), observed))
     return ctx.lesson(text, "holds" if ok else "fails", observed)
 
 
@@ -283,13 +309,17 @@ def speedup(ctx: Context, text: str, fast: Variant, over: Variant,
 
 
 def no_speedup(ctx: Context, text: str, variant: Variant, over: Variant,
-               paired: Lesson) -> Lesson:
+               paired: Lesson, *, needs_gil: bool = False) -> Lesson:
     """``variant`` is no faster than ``over`` (the GIL serialises it).
 
     Judged from the medians; counts only when ``paired``, the lesson that the
     same parallel set-up does speed up work that can run in parallel, holds in
-    this run.
+    this run. ``needs_gil``: only the GIL serialises it (pure Python); without
+    a GIL it must speed up.
     """
+    if needs_gil:
+        return _gil_claim(ctx, no_speedup(ctx, text, variant, over, paired) if gil_enabled()
+                          else speedup(ctx, text, variant, over))
     found, observed = verdict(ctx, lambda: decide(
         over.times, variant.times, NO_SPEEDUP, above=False, basis="median",
         names=(over.name, variant.name)), variant, over)

@@ -186,9 +186,10 @@ def thread_per_row_experiment(ctx: Context) -> Result:
     control = released_control(ctx, serial.seconds, len(bounds))
     can = judging.speedup(ctx, "Control: the same machine runs threads in parallel when "
                                "the work releases the GIL", control[1], control[0])
-    judging.no_speedup(ctx, "One thread per row gives no speedup (the GIL)", rows, serial, can)
+    judging.no_speedup(ctx, "One thread per row gives no speedup (the GIL)", rows, serial, can,
+                       needs_gil=True)
     judging.no_speedup(ctx, "Fewer, bigger threads do not help either: it is the GIL, "
-                            "not the thread count", blocks, serial, can)
+                            "not the thread count", blocks, serial, can, needs_gil=True)
     return ctx.result()
 
 

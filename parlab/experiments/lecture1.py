@@ -300,7 +300,7 @@ def joblib_backends(ctx: Context) -> Result:
             can_pure = judging.speedup(ctx, "Pure Python: joblib processes speed it up",
                                        pure_runs[f"processes n_jobs={c}"], pure)
             judging.no_speedup(ctx, "Pure Python: joblib threads do not",
-                               pure_runs[f"threads n_jobs={c}"], pure, can_pure)
+                               pure_runs[f"threads n_jobs={c}"], pure, can_pure, needs_gil=True)
         with joblib_pool(over, "processes") as procs:
             over_held = ctx.compare(ctx.plan(
                 f"processes n_jobs={over}, held",
@@ -372,7 +372,7 @@ def lab(ctx: Context) -> Result:
         judging.speedup(ctx, "Processes speed up the pure loop (joblib processes)", by_joblib,
                         serial)
         judging.no_speedup(ctx, "Threads don't: the pure loop holds the GIL", by_threads, serial,
-                           can)
+                           can, needs_gil=True)
         best = min((by_pool, by_threads, by_joblib), key=lambda v: v.seconds)
         judging.faster(ctx, "One compiled kernel call beats every parallel version of the loop "
                             "by far", one_call, best)

@@ -103,7 +103,7 @@ def threads(ctx: Context) -> Result:
     can = judging.speedup(ctx, "cpu_work with the GIL released computes in parallel threads",
                           c_threads, c_serial, n)
     judging.no_speedup(ctx, "Pure-Python computing threads are no faster than serial (the GIL)",
-                       py_threads, py_serial, can)
+                       py_threads, py_serial, can, needs_gil=True)
     judging.no_speedup(ctx, "cpu_work holding the GIL gives threads no speedup",
                        c_held, c_serial, can)
     threaded_runs = (io_threads, io_held, io_released, py_threads, c_threads, c_held)
@@ -185,7 +185,8 @@ def futures(ctx: Context) -> Result:
                                    "parallel", v["threads", "cpu_work released"],
                               v["serial", "cpu_work released"], n)
         judging.no_speedup(ctx, "ThreadPoolExecutor: pure-Python computing gets no speedup",
-                           v["threads", "long_comp"], v["serial", "long_comp"], can)
+                           v["threads", "long_comp"], v["serial", "long_comp"], can,
+                           needs_gil=True)
         judging.speedup(ctx, "ProcessPoolExecutor: pure-Python computing runs in parallel",
                         v["processes", "long_comp"], v["serial", "long_comp"], n)
     thread_full = all(v["threads", k].correct for k in names)

@@ -55,7 +55,8 @@ def gil(ctx: Context) -> Result:
         by_procs = judging.speedup(ctx, "Processes, each with its own GIL, speed the same code "
                                         "up", py_procs, py_serial, workers)
         judging.no_speedup(ctx, "Pure-Python computing threads get no speedup: one GIL, one "
-                                "thread at a time", py_threads, py_serial, by_procs)
+                                "thread at a time", py_threads, py_serial, by_procs,
+                           needs_gil=True)
     can = judging.speedup(ctx, "cpu_work with the GIL released speeds up in threads",
                           c_threads, c_serial, workers)
     judging.no_speedup(ctx, "cpu_work holding the GIL does not", held_threads, c_serial, can)

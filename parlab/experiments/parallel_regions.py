@@ -9,10 +9,9 @@ import parlab
 from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, experiment
 from parlab.experiments.runners import touched_matrix
-from parlab.workloads import regions
+from parlab.workloads import numba_pi, regions
 
 LECTURE = "003_34ca9651d8197462.txt"
-NO_NUMBA = "numba is not installed (pip install 'parlab[numba]')"
 OUTER_FASTER = "prange on the outer loop speeds the operation up: one parallel region"
 INNER_SLOWER = ("prange on the inner loop is slower than on the outer: a parallel region per "
                 "innermost row costs more than the row's work")
@@ -51,7 +50,7 @@ def _numba_loops(ctx: Context) -> None:
     kernels = regions.kernels()
     if kernels is None:
         for text in (OUTER_FASTER, INNER_SLOWER, ARGUMENT_ONLY):
-            judging.skipped(ctx, text, NO_NUMBA)
+            judging.skipped(ctx, text, numba_pi.why_missing())
         return
     shape = ctx.params["shape"]
     x = np.random.default_rng(0).uniform(-3, 3, shape)

@@ -18,8 +18,26 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 import parlab
+from parlab._info import gil_enabled
 
 START_TIMEOUT_S = 60
+# distributed's sampling profiler reads every thread's frames from a thread of
+# its own (sys._current_frames()); on free-threaded CPython 3.13 that can
+# crash the worker. The Nanny hands the config on to its worker processes.
+NO_PROFILER = {"distributed.worker.profile.enabled": False}
+
+
+def profiler_config() -> dict[str, Any]:
+    """The Dask config every cluster parlab starts runs under: the sampling
+    profiler off where the GIL is off."""
+    return {} if gil_enabled() else dict(NO_PROFILER)
+
+
+def profiler_env() -> dict[str, str]:
+    """:func:`profiler_config` as environment variables, for Dask processes
+    started from the command line (``dask worker``)."""
+    return {"DASK_" + key.upper().replace(".", "__"): str(value)
+            for key, value in profiler_config().items()}
 
 
 @contextlib.contextmanager
@@ -27,6 +45,7 @@ def connect(address: str | None = None, *, workers: int = 2, threads_per_worker:
             timeout: float = START_TIMEOUT_S) -> Iterator[Any]:
     """A ``distributed.Client``: to the cluster at ``address`` (``tcp://host:port``),
     or to a new ``LocalCluster`` of ``workers`` processes, closed afterwards."""
+    import dask
     from distributed import Client, LocalCluster
 
     if address is not None:
@@ -35,8 +54,9 @@ def connect(address: str | None = None, *, workers: int = 2, threads_per_worker:
         return
     # ":0": its HTTP server (always started) takes a free port, not 8787, which
     # another cluster on this machine may hold.
-    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                      processes=True, dashboard_address=":0") as cluster, \
+    with dask.config.set(profiler_config()), \
+            LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                         processes=True, dashboard_address=":0") as cluster, \
             Client(cluster, set_as_default=False) as client:
         client.wait_for_workers(workers, timeout=timeout)
         yield client

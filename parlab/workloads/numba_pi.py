@@ -8,6 +8,7 @@ compared with the C kernel exactly, sample for sample. numba is optional:
 from __future__ import annotations
 
 import functools
+import sysconfig
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -16,6 +17,15 @@ try:
     import numba
 except ImportError:  # numba is an optional extra
     numba = None
+
+
+
+def why_missing() -> str:
+    """Why numba is not here, for the lessons and tests that skip without it."""
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "numba has no free-threaded build (this is free-threaded CPython)"
+    return "numba isn't installed (pip install 'parlab[numba]')"
+
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -1,0 +1,363 @@
+"""Beyond the lectures: Python without the GIL (free-threaded CPython 3.13t/3.14t).
+
+A free-threaded interpreter runs with its GIL off, and can switch it back on
+with ``PYTHON_GIL=1``. Every experiment here runs its work in worker
+processes of this interpreter (:mod:`parlab.experiments.interpreters`), with
+the GIL forced off and on where the build allows both, so that the two are
+measured side by side, interleaved. On a normal build the GIL-off variants
+cannot run: their lessons are skipped, saying so.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+
+import parlab
+from parlab.experiments import judging
+from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.interpreters import Worker, WorkerError, free_threaded, named_pythons
+from parlab.experiments.runners import run_together, split
+from parlab.workloads import tasks
+
+LECTURE = "006_python_without_the_gil"
+HERE = f"{__name__}:"
+NOT_FREE_THREADED = ("this interpreter is not a free-threaded build: its GIL cannot be "
+                     "switched off (a 3.13t/3.14t interpreter runs this, e.g. from "
+                     "scripts/python-ft.sh)")
+# The threads of the race may miss each other on a busy machine: tries before
+# concluding that nothing was lost.
+RACE_ATTEMPTS = 10
+
+
+def gil_settings() -> list[bool]:
+    """The GIL settings this interpreter can run: off and on where free-threaded."""
+    return [False, True] if free_threaded() else [True]
+
+
+def gil_label(gil: bool) -> str:
+    return "GIL on (PYTHON_GIL=1)" if gil and free_threaded() else "GIL on" if gil else "GIL off"
+
+
+@contextlib.contextmanager
+def workers(settings: list[bool]):
+    """One worker of this interpreter per GIL setting (the build's own where it
+    has no choice), by setting."""
+    with contextlib.ExitStack() as stack:
+        yield {gil: stack.enter_context(Worker(gil=gil if free_threaded() else None))
+               for gil in settings}
+
+
+# ------------------------------------------------------ what the workers run
+
+def compute_serial(tasks_: int, iterations: int) -> list[float]:
+    """The lecture's pure-Python compute loop, ``tasks_`` times in a row."""
+    return [tasks.compute_loop(iterations) for _ in range(tasks_)]
+
+
+def compute_threads(tasks_: int, iterations: int) -> list[float]:
+    """The same loops, one thread each, started together."""
+    return run_together([functools.partial(tasks.compute_loop, iterations)] * tasks_)
+
+
+def kernel_serial(tasks_: int, iterations: int) -> list[float]:
+    """``parlab.cpu_work`` (the same loop in C, GIL released), ``tasks_`` times in a row."""
+    return [parlab.cpu_work(iterations) for _ in range(tasks_)]
+
+
+def kernel_threads(tasks_: int, iterations: int) -> list[float]:
+    """The same calls, one thread each, started together."""
+    return run_together([functools.partial(parlab.cpu_work, iterations)] * tasks_)
+
+
+def shared_increments(threads: int, total: int, locked: bool) -> int:
+    """``threads`` threads share ``total`` increments of one list slot, each a
+    load-then-store (``slot[0] = slot[0] + 1``), under a ``threading.Lock``
+    or not; the final count."""
+    slot, lock = [0], threading.Lock()
+    extra = (lock,) if locked else ()
+    target = tasks.add_one_each_locked if locked else tasks.add_one_each
+    run_together([functools.partial(target, slot, k, *extra) for k in split(total, threads)])
+    return slot[0]
+
+
+def traced_calls(iterations: int, release_gil: bool) -> dict:
+    """Two ``cpu_work`` calls in two threads at once, traced: each call's work
+    interval (ns), and what held calls mean here."""
+    with parlab.trace() as tr:
+        run_together([functools.partial(parlab.cpu_work, iterations,
+                                        release_gil=release_gil)] * 2)
+    ev = tr.events
+    return {"calls": [[int(a), int(b)] for a, b in zip(ev.work_start_ns, ev.work_end_ns)],
+            "held_mode": parlab.info()["held_mode"]}
+
+
+def python_beside_held(iterations: int) -> dict:
+    """A held ``cpu_work`` call in one thread while another runs a pure-Python
+    loop: the call's work interval, and the times (ns) at which the loop made
+    progress."""
+    done = threading.Event()
+    stamps: list[int] = []
+
+    def python_loop() -> None:
+        while not done.is_set():
+            tasks.compute_loop(1_000)
+            stamps.append(time.perf_counter_ns())
+
+    def held_call() -> None:
+        try:
+            parlab.cpu_work(iterations, release_gil=False)
+        finally:
+            done.set()
+
+    with parlab.trace() as tr:
+        run_together([held_call, python_loop])
+    ev = tr.events
+    return {"call": [int(ev.work_start_ns[0]), int(ev.work_end_ns[0])], "stamps": stamps,
+            "held_mode": parlab.info()["held_mode"]}
+
+
+def _overlap_ns(calls: list[list[int]]) -> int:
+    (a0, a1), (b0, b1) = calls
+    return max(0, min(a1, b1) - max(a0, b0))
+
+
+def _inside(stamps: list[int], call: list[int]) -> int:
+    return sum(call[0] < t < call[1] for t in stamps)
+
+
+# ---------------------------------------------------------------- L6.1
+
+@experiment("L6.1", title="Pure-Python threads with the GIL off and on",
+            lecture=LECTURE,
+            shows="On a free-threaded interpreter pure-Python computing threads run in "
+                  "parallel; switched back on (PYTHON_GIL=1), the GIL makes them take turns "
+                  "again, as in lecture 004.",
+            sizes={"tiny": dict(iterations=20_000), "quick": dict(iterations=1_500_000),
+                   "full": dict(iterations=6_000_000)})
+def threads_gil_off_and_on(ctx: Context) -> Result:
+    k, n = max(2, ctx.cores), ctx.params["iterations"]
+    want = [tasks.compute_loop(n)] * k
+    settings = gil_settings()
+    with workers(settings) as w:
+        plans = []
+        for gil in settings:
+            serial = ctx.plan(f"{k} loops in a row, {gil_label(gil)}",
+                              functools.partial(w[gil].call, HERE + "compute_serial", k, n),
+                              backend="serial", check=want.__eq__, baseline=not gil)
+            plans += [serial, ctx.plan(f"{k} threads, {gil_label(gil)}",
+                                       functools.partial(w[gil].call, HERE + "compute_threads",
+                                                         k, n),
+                                       backend="threading.Thread", workers=k, check=want.__eq__,
+                                       speedup_over=serial)]
+        if not free_threaded():  # the pair of the no-speedup lesson: a released kernel
+            kernel = [parlab.cpu_work(n)] * k
+            plans += [ctx.plan(f"{k} cpu_work calls {how}, released",
+                               functools.partial(w[True].call, HERE + fn, k, n),
+                               backend=backend, workers=count, release_gil=True,
+                               check=kernel.__eq__)
+                      for how, fn, backend, count in (
+                          ("in a row", "kernel_serial", "serial", 1),
+                          ("in threads", "kernel_threads", "threading.Thread", k))]
+        v = ctx.compare(*plans)
+        if free_threaded():
+            off_serial, off_threads, on_serial, on_threads = v
+            can = judging.speedup(ctx, "Without a GIL, pure-Python computing threads speed up",
+                                  off_threads, off_serial)
+        else:
+            on_serial, on_threads, c_serial, c_threads = v
+            judging.skipped(ctx, "Without a GIL, pure-Python computing threads speed up",
+                            NOT_FREE_THREADED)
+            can = judging.speedup(ctx, "Control: threads speed up cpu_work when it releases "
+                                       "the GIL", c_threads, c_serial, k)
+        judging.no_speedup(ctx, f"With the {gil_label(True)}, the same threads get no speedup",
+                           on_threads, on_serial, can)
+        return ctx.result()
+
+
+# ---------------------------------------------------------------- L6.2
+
+@experiment("L6.2", title="The pure-Python race returns without a GIL; a Lock fixes it",
+            lecture=LECTURE,
+            shows="slot[0] += 1 from several threads loses updates on a free-threaded "
+                  "interpreter with its GIL off (with the GIL, CPython 3.10 and later never "
+                  "switches threads inside it); a threading.Lock around it makes the count "
+                  "exact again.",
+            sizes={"tiny": dict(increments=200_000), "quick": dict(increments=1_000_000),
+                   "full": dict(increments=2_000_000)})
+def race_returns(ctx: Context) -> Result:
+    k, n = max(2, ctx.cores), ctx.params["increments"]
+    total = k * n
+    settings = gil_settings()
+    lossy = "at most the total: updates may be lost, never invented"
+    with workers(settings) as w:
+        plans = []
+        for gil in settings:
+            for locked in (False, True):
+                plans.append(ctx.plan(
+                    f"slot[0] += 1, {k} threads x {n:,}{', with a Lock' if locked else ''}, "
+                    f"{gil_label(gil)}",
+                    functools.partial(w[gil].call, HERE + "shared_increments", k, total, locked),
+                    backend="threading.Thread", workers=k,
+                    check=total.__eq__ if locked else lambda c: 0 < c <= total,
+                    expected=f"exactly {total:,}" if locked else lossy))
+        variants = dict(zip(((gil, locked) for gil in settings for locked in (False, True)),
+                            ctx.compare(*plans)))
+        count, attempt = (variants[False, False].output, 1) if False in w else (None, 0)
+        while count == total and attempt < RACE_ATTEMPTS:
+            count = w[False].call(HERE + "shared_increments", k, total, False)
+            attempt += 1
+        ctx.extras["counts"] = {v.name: (v.output, total) for v in variants.values()}
+        lost = "Without a GIL, slot[0] += 1 from several threads loses updates"
+        if count is None:
+            judging.skipped(ctx, lost, NOT_FREE_THREADED)
+        elif ctx.cores < 2:
+            judging.skipped(ctx, lost, "only 1 core: the threads take turns")
+        else:
+            judging.fact(ctx, lost, count < total,
+                         f"lost {total - count:,} of {total:,} updates (run {attempt})")
+        judging.fact(ctx, f"With the {gil_label(True)}, the same threads lose nothing",
+                     variants[True, False].output == total,
+                     f"count {variants[True, False].output:,} of {total:,}")
+        locked = [v for (_, is_locked), v in variants.items() if is_locked]
+        judging.fact(ctx, "A threading.Lock around the increment makes the count exact"
+                          + (", with the GIL off and on" if len(locked) > 1 else ""),
+                     all(v.correct for v in locked),
+                     "; ".join(f"{v.output:,} of {total:,} ({v.name.rsplit(', ', 1)[1]})"
+                               for v in locked))
+        return ctx.result(figure="counts_figure")
+
+
+# ---------------------------------------------------------------- L6.3
+
+@experiment("L6.3", title="What release_gil=False means without a GIL",
+            lecture=LECTURE,
+            shows="Without a GIL parlab emulates held calls: two of them still never overlap "
+                  "(its own lock), but Python threads now run beside them; released calls "
+                  "overlap. With the GIL on (PYTHON_GIL=1) held means the real GIL again.",
+            sizes={"tiny": dict(iterations=2_000_000), "quick": dict(iterations=20_000_000),
+                   "full": dict(iterations=50_000_000)})
+def held_without_gil(ctx: Context) -> Result:
+    n = ctx.params["iterations"]
+    settings = gil_settings()
+
+    def intervals_ok(out) -> bool:
+        return len(out["calls"]) == 2 and all(a < b for a, b in out["calls"])
+
+    with workers(settings) as w:
+        plans = []
+        for gil in settings:
+            plans += [ctx.plan(f"2 threads, cpu_work {tasks.gil_word(release)}, {gil_label(gil)}",
+                               functools.partial(w[gil].call, HERE + "traced_calls", n, release),
+                               backend="threading.Thread", workers=2, release_gil=release,
+                               check=intervals_ok, expected="two traced calls")
+                      for release in (False, True)]
+            plans.append(ctx.plan(f"held cpu_work beside a Python thread, {gil_label(gil)}",
+                                  functools.partial(w[gil].call, HERE + "python_beside_held", n),
+                                  backend="threading.Thread", workers=2, release_gil=False,
+                                  check=lambda out: out["call"][0] < out["call"][1] and
+                                  bool(out["stamps"]), expected="a traced call, a loop that ran"))
+        v = iter(ctx.compare(*plans, versus_first=True))
+        by_gil = {gil: dict(zip(("held", "released", "beside"), (next(v), next(v), next(v))))
+                  for gil in settings}
+        for gil in settings:
+            held, released, beside = (by_gil[gil][key].output for key in ("held", "released",
+                                                                          "beside"))
+            where = gil_label(gil)
+            judging.fact(ctx, f"{where}: two held calls never overlap (held mode "
+                              f"\"{held['held_mode']}\")", _overlap_ns(held["calls"]) == 0,
+                         f"overlap {_overlap_ns(held['calls']) / 1e6:.2f} ms")
+            overlap_ms = _overlap_ns(released["calls"]) / 1e6
+            shorter_ms = min(b - a for a, b in released["calls"]) / 1e6
+            if ctx.cores < 2:
+                judging.skipped(ctx, f"{where}: two released calls overlap",
+                                "only 1 core: nothing can run in parallel here")
+            else:
+                judging.timing(ctx, f"{where}: two released calls overlap",
+                               overlap_ms >= 0.5 * shorter_ms,
+                               f"overlap {overlap_ms:.1f} ms of {shorter_ms:.1f} ms (needs half)",
+                               by_gil[gil]["released"])
+            inside = _inside(beside["stamps"], beside["call"])
+            progress = (f"the Python thread made progress {inside} times during the held call "
+                        f"(of {len(beside['stamps'])}); held mode \"{beside['held_mode']}\"")
+            if gil:
+                judging.fact(ctx, f"{where}: a held call stops every Python thread (the real GIL)",
+                             inside == 0 and beside["held_mode"] == "gil", progress)
+            elif ctx.cores < 2:
+                judging.skipped(ctx, f"{where}: Python threads run beside a held call",
+                                "only 1 core: the threads take turns")
+            else:
+                judging.fact(ctx, f"{where}: Python threads run beside a held call",
+                             inside > 0 and beside["held_mode"] == "emulated", progress)
+        if not free_threaded():
+            judging.skipped(ctx, "GIL off: Python threads run beside a held call",
+                            NOT_FREE_THREADED)
+        return ctx.result()
+
+
+# ---------------------------------------------------------------- L6.4
+
+@experiment("L6.4", title="The price: one thread of pure Python on each build",
+            lecture=LECTURE,
+            shows="Free threading costs single-thread speed: one thread of pure Python "
+                  "takes longer on the free-threaded build than on the normal one of the "
+                  "same version, and switching the GIL back on does not win it back. The "
+                  "other build to compare with comes from PARLAB_PYTHONS (reproduce "
+                  "--python sets it).",
+            sizes={"tiny": dict(iterations=20_000), "quick": dict(iterations=1_500_000),
+                   "full": dict(iterations=6_000_000)})
+def single_thread_price(ctx: Context) -> Result:
+    n = ctx.params["iterations"]
+    want = [tasks.compute_loop(n)]
+    with contextlib.ExitStack() as stack:
+        found = [stack.enter_context(Worker(gil=gil if free_threaded() else None))
+                 for gil in gil_settings()]
+        for python in named_pythons():
+            with contextlib.suppress(WorkerError):  # one without parlab: not a candidate
+                with Worker(python) as probe:
+                    other = probe.about["free_threaded"]
+                if other != free_threaded():
+                    found += [stack.enter_context(Worker(python, gil=gil if other else None))
+                              for gil in ([False, True] if other else [None])]
+                    break
+
+        def name(w: Worker) -> str:
+            a = w.about
+            gil = (", GIL off" if not a["gil_enabled"] else ", GIL on (PYTHON_GIL=1)"
+                   if a["free_threaded"] else "")
+            build = "free-threaded" if a["free_threaded"] else "normal"
+            return f"one thread, {build} build, Python {a['version']}{gil}"
+
+        # The same loop in this process: what a worker's round trip adds.
+        here = ctx.plan("one thread, in this process (no worker)",
+                        functools.partial(compute_serial, 1, n), backend="serial",
+                        check=want.__eq__)
+        *measured, _ = ctx.compare(*[
+            ctx.plan(name(w), functools.partial(w.call, HERE + "compute_serial", 1, n),
+                     backend="serial", check=want.__eq__, baseline=not w.about["free_threaded"])
+            for w in found], here)
+        by_build = {(w.about["free_threaded"], w.about["gil_enabled"]): v
+                    for w, v in zip(found, measured)}
+        normal, ft_off, ft_on = (by_build.get(k) for k in ((False, True), (True, False),
+                                                            (True, True)))
+        version = {v: w.about["version"].rsplit(".", 1)[0] for w, v in zip(found, measured)}
+        price = ("One thread of pure Python is slower on the free-threaded build than on the "
+                 "normal one of the same version")
+        if normal is None or ft_off is None:
+            missing = "normal" if normal is None else "free-threaded"
+            judging.skipped(ctx, price, f"no {missing} build to compare with: name one in "
+                                        "PARLAB_PYTHONS, or run reproduce --python PATH")
+        elif version[normal] != version[ft_off]:
+            judging.skipped(ctx, price, f"the normal build is Python {version[normal]}, the "
+                                        f"free-threaded one {version[ft_off]}: across versions "
+                                        "the comparison measures the versions too (see the rows)")
+        else:
+            judging.slower(ctx, price, ft_off, normal, judging.FREE_THREADING_PRICE)
+        back = "Switching the GIL back on (PYTHON_GIL=1) does not make one thread faster: the " \
+               "build pays the price, not the missing GIL"
+        if ft_off is None:
+            judging.skipped(ctx, back, "no free-threaded build to compare with")
+        else:
+            judging.at_most(ctx, back, ft_off, ft_on, judging.FREE_THREADING_PRICE)
+        return ctx.result()

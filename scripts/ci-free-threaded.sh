@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# CI: the test suite on free-threaded CPython. scripts/python-ft.sh builds the
+# interpreter once (cached in ~/.cache/parlab) and makes .venv-ft; then the
+# whole suite runs on it with the GIL off (numba's tests skip: it has no
+# free-threaded build), and the kernel, counter, trace and Dask tests run once
+# more under pytest-run-parallel, every test in 4 threads at once, to find
+# what is not thread-safe without a GIL. Tests that must run alone are marked
+# thread_unsafe, each with its reason.
+# The normal interpreter of scripts/test.sh (.venv), if there, is named in
+# PARLAB_PYTHONS: the two-interpreter report's test and L6.4 compare with it.
+# Extra arguments go to the first pytest run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=$(bash scripts/python-ft.sh | tail -1)
+[ -x .venv/bin/python ] && export PARLAB_PYTHONS=$PWD/.venv/bin/python
+"$PY" -m pytest -p no:cacheprovider "$@"
+"$PY" -m pytest -p no:cacheprovider -q --parallel-threads=4 \
+    tests/test_cdist.py tests/test_montecarlo.py tests/test_counter.py tests/test_trace.py \
+    tests/test_dask.py
