@@ -153,8 +153,8 @@ def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bo
     where the fastest samples agree. ``what`` names the ratio in ``observed``
     ("2.1x over serial"), ``names`` the two sides in the spread.
     """
-    low = min(num) / min(den)
-    med = statistics.median(num) / statistics.median(den)
+    low = _ratio(min(num), min(den))
+    med = _ratio(statistics.median(num), statistics.median(den))
     r = low if basis == "low" else med
     sign = ">" if above else "<"
 
@@ -183,6 +183,11 @@ def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bo
     else:
         why = "the medians are against the lesson, the fastest runs are not"
     return Decision("inconclusive", f"{observed}; {why}", False)
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, where a clock too coarse to see a run (0 s) makes it infinite."""
+    return a / b if b > 0 else (math.inf if a > 0 else 1.0)
 
 
 def decide_speedup(fast: Sequence[float], slow: Sequence[float], need: float) -> Decision:
