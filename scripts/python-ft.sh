@@ -113,16 +113,14 @@ PY=$VENV/bin/python
 # none (numpy 2.5 has no 3.13t wheel; hypothesis, rpds-py and pyzmq would build
 # with Rust crates or libsodium that cannot be downloaded here), so pip takes
 # the newest release that has one (PIP_PREFER_BINARY reaches the build
-# environment too). The test extra goes in without numba, which has no
-# free-threaded build (the tests that need it skip, saying so), and with
-# pytest-run-parallel, which runs each test in several threads at once.
-export PIP_PREFER_BINARY=1
-"$PY" -m pip install --quiet "pytest>=7" "hypothesis>=6" "nbclient>=0.8" "nbformat>=5.7" \
-    "ipykernel>=6" "psutil>=5" "setuptools>=77" "pytest-run-parallel>=0.4"
+# environment too). The test extra goes in without numba (test-base), which
+# has no free-threaded build (the tests that need it skip, saying so), and
+# with pytest-run-parallel, which runs each test in several threads at once.
 # Editable, as scripts/test.sh installs it: the extension is compiled into
 # parlab/ beside the normal venv's, under its own ABI tag
 # (_core.cpython-3XXt-*.so), so the two never overwrite each other.
-PARLAB_WERROR=1 "$PY" -m pip install --quiet -e .
+export PIP_PREFER_BINARY=1
+PARLAB_WERROR=1 "$PY" -m pip install --quiet -e ".[test-base]" "pytest-run-parallel>=0.4"
 "$PY" -m pip check
 "$PY" -c 'import sys, parlab; assert not sys._is_gil_enabled(), "import parlab turned the GIL on"'
 log "venv $VENV ready ($((SECONDS - start)) s)"

@@ -135,7 +135,11 @@ def _inside(stamps: list[int], call: list[int]) -> int:
                   "parallel; switched back on (PYTHON_GIL=1), the GIL makes them take turns "
                   "again, as in lecture 004.",
             sizes={"tiny": dict(iterations=20_000), "quick": dict(iterations=1_500_000),
-                   "full": dict(iterations=6_000_000)})
+                   "full": dict(iterations=6_000_000)},
+            timer=("one call into a worker process of this interpreter (GIL off or on) "
+                   "running the pure-Python loops, serially or one thread each, and sending "
+                   "the results back: microseconds of messaging beside the loops; the "
+                   "workers are started before timing"))
 def threads_gil_off_and_on(ctx: Context) -> Result:
     k, n = max(2, ctx.cores), ctx.params["iterations"]
     want = [tasks.compute_loop(n)] * k
@@ -185,7 +189,10 @@ def threads_gil_off_and_on(ctx: Context) -> Result:
                   "switches threads inside it); a threading.Lock around it makes the count "
                   "exact again.",
             sizes={"tiny": dict(increments=200_000), "quick": dict(increments=1_000_000),
-                   "full": dict(increments=2_000_000)})
+                   "full": dict(increments=2_000_000)},
+            timer=("one call into a worker process running the threads that share the "
+                   "increments, started and joined inside the run; the workers are started "
+                   "before timing"))
 def race_returns(ctx: Context) -> Result:
     k, n = max(2, ctx.cores), ctx.params["increments"]
     total = k * n
@@ -237,7 +244,10 @@ def race_returns(ctx: Context) -> Result:
                   "(its own lock), but Python threads now run beside them; released calls "
                   "overlap. With the GIL on (PYTHON_GIL=1) held means the real GIL again.",
             sizes={"tiny": dict(iterations=2_000_000), "quick": dict(iterations=20_000_000),
-                   "full": dict(iterations=50_000_000)})
+                   "full": dict(iterations=50_000_000)},
+            timer=("one call into a worker process running two traced cpu_work calls (or a "
+                   "held call beside a Python loop) in threads started together; the workers"
+                   " are started before timing"))
 def held_without_gil(ctx: Context) -> Result:
     n = ctx.params["iterations"]
     settings = gil_settings()
@@ -306,7 +316,9 @@ def held_without_gil(ctx: Context) -> Result:
                   "other build to compare with comes from PARLAB_PYTHONS (reproduce "
                   "--python sets it).",
             sizes={"tiny": dict(iterations=20_000), "quick": dict(iterations=1_500_000),
-                   "full": dict(iterations=6_000_000)})
+                   "full": dict(iterations=6_000_000)},
+            timer=("one call into a worker process of each interpreter running the pure-"
+                   "Python loop in one thread; the workers are started before timing"))
 def single_thread_price(ctx: Context) -> Result:
     n = ctx.params["iterations"]
     want = [tasks.compute_loop(n)]
