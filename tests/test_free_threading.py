@@ -30,7 +30,8 @@ IDLE = Load(wall_s=1.0, others_s=0.0, cores=2)
 
 
 def variant(seconds: float, workers: int = 1) -> Variant:
-    return Variant(f"v{seconds}", "test", workers, None, seconds, [seconds], None, True,
+    """A steady variant: six runs, enough for the verdict rule to be sure."""
+    return Variant(f"v{seconds}", "test", workers, None, seconds, [seconds] * 6, None, True,
                    "anything", IDLE)
 
 

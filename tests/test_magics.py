@@ -256,22 +256,26 @@ def test_bad_options_are_short_errors(kernel, source, message):
 
 IDLE = Load(wall_s=1.0, others_s=0.0, cores=2)
 BUSY = Load(wall_s=1.0, others_s=1.0, cores=2)
-FREE_CORES = dict(probe_serial=[0.02] * 3, probe_threads=[0.01] * 3)
+# Six rounds: steady runs that many are enough for the rule to fail a claim.
+FREE_CORES = dict(probe_serial=[0.02] * 6, probe_threads=[0.01] * 6)
+RELEASED, HELD = [0.10, 0.11, 0.10] * 2, [0.20, 0.21, 0.20] * 2
 
 
 @pytest.mark.parametrize("together, probe, load, expected, why", [
-    ([0.10, 0.11, 0.10], FREE_CORES, IDLE, RELEASES, None),
-    ([0.20, 0.21, 0.20], FREE_CORES, IDLE, HOLDS, None),
+    (RELEASED, FREE_CORES, IDLE, RELEASES, None),
+    (HELD, FREE_CORES, IDLE, HOLDS, None),
     # A speedup that shows, shows, however busy the machine.
-    ([0.10, 0.11, 0.10], FREE_CORES, BUSY, RELEASES, None),
-    ([0.20, 0.21, 0.20], FREE_CORES, BUSY, INCONCLUSIVE,
+    (RELEASED, FREE_CORES, BUSY, RELEASES, None),
+    (HELD, FREE_CORES, BUSY, INCONCLUSIVE,
      "other programs used 50% of the 2 cores, more than 10%"),
-    ([0.20, 0.21, 0.20], dict(probe_serial=[0.02] * 3, probe_threads=[0.02] * 3), IDLE,
+    (HELD, dict(probe_serial=[0.02] * 6, probe_threads=[0.02] * 6), IDLE,
      INCONCLUSIVE, "reached only 1.00x meanwhile: the cores were not free"),
-    ([0.20, 0.40, 0.60], FREE_CORES, IDLE, INCONCLUSIVE, "noisy"),
+    ([0.20, 0.40, 0.60, 0.8, 1.0, 1.2], FREE_CORES, IDLE, INCONCLUSIVE, "noisy"),
+    # Three steady rounds could all have landed in one burst: not yet "holds the GIL".
+    (HELD[:3], {k: v[:3] for k, v in FREE_CORES.items()}, IDLE, INCONCLUSIVE, "too few"),
 ])
 def test_verdicts_follow_the_experiments(together, probe, load, expected, why):
-    s = Samples(2, alone=[0.1, 0.1, 0.1], together=together, load=load, **probe)
+    s = Samples(2, alone=[0.1] * len(together), together=together, load=load, **probe)
     said, observed = speedup_verdict(s, cores=2)
     assert said.startswith(expected), said
     if why:
@@ -288,8 +292,9 @@ def test_one_core_cannot_show_a_speedup():
 def test_sampling_stops_once_settled_or_at_the_budget():
     steady = sample(lambda: 0.1, lambda: 0.1, 2, 2, max_rounds=12)
     assert len(steady.alone) == len(steady.together) == len(steady.probe_threads) == 3
-    # No two runs alike: the fastest is never confirmed.
-    noisy = iter([0.1 * 1.5 ** k for k in range(20)])
+    # No two runs alike, and about as fast one after another as together: the
+    # fastest is never confirmed and the speedup never clear.
+    noisy = iter([0.06 * 1.5 ** k for k in range(20)])
     unsettled = sample(lambda: next(noisy), lambda: 0.12, 2, 2, max_rounds=5)
     assert len(unsettled.alone) == 5
 
