@@ -2,10 +2,11 @@
 
 #include <math.h>
 
+#include "../platform.h"
 #include "cdist_paths.h"
 
 /* s + d * d, rounded once (fused) or twice. */
-static inline __attribute__((always_inline)) double add_square(double s, double d, int fused)
+PL_ALWAYS_INLINE double add_square(double s, double d, int fused)
 {
     return fused ? fma(d, d, s) : s + d * d;
 }
@@ -14,7 +15,7 @@ static inline __attribute__((always_inline)) double add_square(double s, double 
  * per entry over k in increasing order of (a_k - b_k)^2, each term fused into
  * the sum where the CPU can. Four rows of B per pass load each A element once
  * for four independent sums. */
-static inline __attribute__((always_inline)) void
+PL_ALWAYS_INLINE void
 scalar_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb, ptrdiff_t mA,
              ptrdiff_t mB, ptrdiff_t n, pl_metric metric, double *out, ptrdiff_t ldo,
              int fused)

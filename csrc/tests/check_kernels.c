@@ -6,11 +6,11 @@
  *   check_kernels hits PATH KEY START N CHUNK
  *                                          -> pl_count_hits on PATH, called per CHUNK samples
  *   check_kernels cpu ITERATIONS CHUNK     -> pl_cpu_work, run in chunks
- *   check_kernels counter MODE THREADS N   -> final value after THREADS pthreads add N each
+ *   check_kernels counter MODE THREADS N   -> final value after THREADS threads add N each
  *   check_kernels cdist PATH METRIC LDA LDB LDO BI BJ THREADS < matrices
  *       -> pl_cdist_block on PATH, with row strides LDA, LDB (0: one row
  *          broadcast), LDO, called on BI x BJ blocks of the result shared out
- *          among THREADS pthreads. stdin: mA mB n, then the rows of A (one if
+ *          among THREADS threads. stdin: mA mB n, then the rows of A (one if
  *          LDA is 0, else mA) and of B. Strides' padding holds NaN, so reading
  *          it shows in the result; exits 3 if out's padding was written.
  *
@@ -18,7 +18,6 @@
  */
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "kernels/montecarlo.h"
 #include "kernels/simd.h"
 #include "kernels/work.h"
+#include "platform.h"
 
 typedef struct {
     pl_counter *c;
@@ -54,12 +54,13 @@ static int run_counter(const char *mode_name, int threads, int64_t n)
     pl_counter c;
     if (pl_counter_init(&c, 0))
         return 1;
-    pthread_t tid[256];
+    pl_thread tid[256];
     counter_job job = {&c, n, (pl_counter_mode)mode};
     for (int i = 0; i < threads; i++)
-        pthread_create(&tid[i], NULL, add_job, &job);
+        if (pl_thread_start(&tid[i], add_job, &job))
+            return 1;
     for (int i = 0; i < threads; i++)
-        pthread_join(tid[i], NULL);
+        pl_thread_join(tid[i]);
     printf("%" PRId64 "\n", pl_counter_get(&c));
     pl_counter_destroy(&c);
     return 0;
@@ -136,13 +137,14 @@ static int run_cdist(char **argv)
         out[i] = sentinel;
 
     cdist_job jobs[64];
-    pthread_t tid[64];
+    pl_thread tid[64];
     for (int t = 0; t < threads; t++) {
         jobs[t] = (cdist_job){A, B, lda, ldb, ldo, mA, mB, n, bi, bj, t, threads, metric, out};
-        pthread_create(&tid[t], NULL, cdist_blocks, &jobs[t]);
+        if (pl_thread_start(&tid[t], cdist_blocks, &jobs[t]))
+            return 1;
     }
     for (int t = 0; t < threads; t++)
-        pthread_join(tid[t], NULL);
+        pl_thread_join(tid[t]);
 
     int status = 0;
     for (long i = 0; i < mA; i++) {
