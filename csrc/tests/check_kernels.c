@@ -7,6 +7,8 @@
  *                                          -> pl_count_hits on PATH, called per CHUNK samples
  *   check_kernels cpu ITERATIONS CHUNK     -> pl_cpu_work, run in chunks
  *   check_kernels counter MODE THREADS N   -> final value after THREADS threads add N each
+ *   check_kernels sleep MS                 -> pl_sleep_until now + MS ms: the wall time and
+ *                                             this thread's CPU time it took, in ns
  *   check_kernels cdist PATH METRIC LDA LDB LDO BI BJ THREADS < matrices
  *       -> pl_cdist_block on PATH, with row strides LDA, LDB (0: one row
  *          broadcast), LDO, called on BI x BJ blocks of the result shared out
@@ -206,6 +208,12 @@ int main(int argc, char **argv)
         while (s.y < total)
             pl_cpu_work(&s, total - s.y < chunk ? total - s.y : chunk);
         printf("%.17g\n", s.x);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "sleep") == 0) {
+        const int64_t t0 = pl_now_ns(), cpu0 = pl_thread_cpu_ns();
+        pl_sleep_until(t0 + strtoll(argv[2], NULL, 10) * 1000000);
+        printf("%" PRId64 " %" PRId64 "\n", pl_now_ns() - t0, pl_thread_cpu_ns() - cpu0);
         return 0;
     }
     if (argc == 5 && strcmp(argv[1], "counter") == 0)
