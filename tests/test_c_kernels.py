@@ -61,8 +61,10 @@ def driver_without_fma(tmp_path_factory) -> Path:
 
 
 def run(driver: Path, *args, stdin: str = "") -> list[str]:
-    out = subprocess.run([*RUNNER, str(driver), *map(str, args)], input=stdin, check=True,
-                         capture_output=True, text=True)
+    # The timeout turns a hung run (or emulator) into a failure, not a stuck CI.
+    out = subprocess.run([*RUNNER, str(driver), *map(str, args)], input=stdin,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"{args[:2]}: exit status {out.returncode}: {out.stderr}"
     return out.stdout.split()
 
 
@@ -168,6 +170,15 @@ def test_cpu_work_equals_pure_python_whatever_the_chunking(driver, chunk):
 @pytest.mark.parametrize("mode", ["locked", "atomic"])
 def test_exact_counter_modes_under_pthreads(driver, mode):
     assert int(run(driver, "counter", mode, 8, 100_000)[0]) == 800_000
+
+
+@pytest.mark.parametrize("ms", [0, 1, 30])
+def test_sleep_until_never_ends_early_and_costs_no_cpu(driver, ms):
+    """The platform's clocks and sleep: never early, in nanoseconds (a wrong
+    unit is off by 1000x), and blocked in the kernel rather than spinning."""
+    wall, cpu = map(int, run(driver, "sleep", ms))
+    assert ms * 10**6 <= wall < ms * 10**6 + 5 * 10**9
+    assert 0 <= cpu <= max(wall // 2, 20 * 10**6)
 
 
 def test_racy_counter_exact_in_one_thread(driver):
