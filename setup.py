@@ -9,8 +9,8 @@ BINDING = ["_core.c", "args.c", "bindings.c", "gil.c", "trace.c"]
 # The AVX2/AVX-512 files compile their kernels with per-function target
 # attributes: the build itself never targets a CPU (no -march), and simd.c
 # picks the path at run time.
-KERNELS = ["simd.c", "cdist.c", "cdist_avx2.c", "cdist_avx512.c", "counter.c", "montecarlo.c",
-           "montecarlo_avx2.c", "montecarlo_avx512.c", "work.c"]
+KERNELS = ["simd.c", "cdist.c", "cdist_avx2.c", "cdist_avx512.c", "cdist_neon.c", "counter.c",
+           "montecarlo.c", "montecarlo_avx2.c", "montecarlo_avx512.c", "work.c"]
 
 # The operating system's side (threads, locks, clocks) is in platform.c alone.
 PLATFORM = ["platform.c"]

@@ -5,7 +5,7 @@ import numpy.typing as npt
 
 COMPILER: str
 HELD_MODE: Literal["gil", "emulated"]
-SIMD: Literal["scalar", "avx2", "avx512"]
+SIMD: Literal["scalar", "avx2", "avx512", "neon"]
 _SIMD_SUPPORTED: tuple[str, ...]
 _TRACE_FIELDS: tuple[str, ...]
 _TRACE_KERNELS: tuple[str, ...]

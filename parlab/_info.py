@@ -25,8 +25,9 @@ def info() -> dict:
     held_mode: "gil" when held calls keep the GIL; "emulated" on a build
         without one (free-threaded CPython), where held calls take a
         process-wide lock of parlab's instead, so they still take turns.
-    simd: "scalar", "avx2" or "avx512": the best this CPU has, unless the
-        PARLAB_SIMD environment variable chose another when parlab was imported.
+    simd: "scalar", "avx2", "avx512" (x86-64) or "neon" (aarch64): the best
+        this CPU has, unless the PARLAB_SIMD environment variable chose another
+        when parlab was imported. MSVC builds have "scalar" only.
     """
     return {
         "parlab": __version__,

@@ -39,7 +39,7 @@ step() { echo "== ci-portability: $* ($(date -u +%T))"; }
 step "1. Clang build, kernel tests"
 CC=clang separate_build "$OUT/clang"
 "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import parlab; c = parlab.info()["compiler"]; print(c); assert c.startswith("clang"), c' "$OUT/clang/lib"
-PARLAB_DRIVER_CC=clang pytest_on_build "$OUT/clang" c_kernels cdist montecarlo counter \
+PARLAB_DRIVER_TOOLCHAINS=clang pytest_on_build "$OUT/clang" c_kernels cdist montecarlo counter \
     simd_paths native_threads api -- -q "$@"
 
 step "2. MinGW-w64 driver under wine"
@@ -53,8 +53,7 @@ mkdir -p "$WINEPREFIX"
 "$WINESERVER" -p 600
 "$WINE" cmd /c exit > /dev/null 2>&1
 status=0
-PARLAB_DRIVER_CC=x86_64-w64-mingw32-gcc PARLAB_DRIVER_RUNNER=$WINE \
-    "$PY" -m pytest -p no:cacheprovider -q tests/test_c_kernels.py "$@" || status=$?
+CI=true PARLAB_DRIVER_TOOLCHAINS=mingw "$PY" -m pytest -p no:cacheprovider -q tests/test_c_kernels.py "$@" || status=$?
 "$WINESERVER" -k || true
 [ "$status" -eq 0 ] || exit "$status"
 

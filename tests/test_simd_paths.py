@@ -14,7 +14,7 @@ import parlab
 
 TESTS = Path(__file__).resolve().parent
 KERNEL_SUITE = ["test_cdist.py", "test_montecarlo.py", "test_native_threads.py"]
-ALL_PATHS = ["scalar", "avx2", "avx512"]
+ALL_PATHS = ["scalar", "avx2", "avx512", "neon"]
 
 
 def python_with_simd(path: str, *args: str) -> subprocess.CompletedProcess:

@@ -5,7 +5,8 @@
 #include "../platform.h"
 #include "cdist_paths.h"
 
-/* s + d * d, rounded once (fused) or twice. */
+/* s + d * d, rounded once (fused) or twice. Always inlined, even into its
+ * fused caller's target, so that `fused` is a constant. */
 PL_ALWAYS_INLINE double add_square(double s, double d, int fused)
 {
     return fused ? fma(d, d, s) : s + d * d;
@@ -88,6 +89,9 @@ static pl_cdist_fn *const paths[PL_SIMD_COUNT] = {
     [PL_SIMD_AVX2] = pl_cdist_block_avx2,
     [PL_SIMD_AVX512] = pl_cdist_block_avx512,
 #endif
+#if PL_SIMD_AARCH64
+    [PL_SIMD_NEON] = pl_cdist_block_neon,
+#endif
 };
 
 void pl_cdist_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
@@ -108,6 +112,12 @@ void pl_cdist_tile(ptrdiff_t *rows, ptrdiff_t *cols)
     case PL_SIMD_AVX512:
         *rows = PL_CDIST_AVX512_ROWS;
         *cols = PL_CDIST_AVX512_COLS;
+        return;
+#endif
+#if PL_SIMD_AARCH64
+    case PL_SIMD_NEON:
+        *rows = PL_CDIST_NEON_ROWS;
+        *cols = PL_CDIST_NEON_COLS;
         return;
 #endif
     default:

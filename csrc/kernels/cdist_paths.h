@@ -20,5 +20,13 @@ pl_cdist_fn pl_cdist_block_avx2, pl_cdist_block_avx512;
 #define PL_CDIST_AVX512_ROWS 4
 #define PL_CDIST_AVX512_COLS 24
 #endif
+#if PL_SIMD_AARCH64
+pl_cdist_fn pl_cdist_block_neon;
+/* 12 of the 32 vector registers hold sums, 6 the panel's row of k, and 12
+ * the differences in flight: gcc 12 spills a 4 x 8 tile's sums to the stack
+ * (clang does not), and this one's too, only 2 x 12 is roomy enough. */
+#define PL_CDIST_NEON_ROWS 2
+#define PL_CDIST_NEON_COLS 12
+#endif
 
 #endif

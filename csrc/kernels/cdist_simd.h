@@ -1,10 +1,14 @@
 /* Internal template: the register-blocked cdist kernel for one instruction
- * set, written with GCC vector extensions. The including file defines
- *   CD_TARGET  target attribute string, e.g. "avx2"
- *   CD_W       doubles per vector (4 or 8)
+ * set, written with GCC vector extensions (gcc and clang both have them;
+ * MSVC has not, so its builds have the scalar path only). The including file
+ * defines
+ *   CD_TARGET  target attribute string, e.g. "avx2"; left undefined where the
+ *              build's baseline has the instructions (NEON on aarch64)
+ *   CD_W       doubles per vector (2, 4 or 8)
  *   CD_LANES(F, b)  F(0, b), F(1, b), ..., F(CD_W - 1, b)
  *   CD_MR      rows of A per tile
  *   CD_NV      vectors of B columns per tile (tile columns NR = CD_NV * CD_W)
+ *   CD_SPLAT(p)  a vector with *p in every lane (optional)
  *   CD_SQRT(v) element-wise sqrt of one vector
  *   CD_FMA(d, s) s + d * d with one rounding, element-wise
  *   CD_NAME    the function to define (a pl_cdist_fn)
@@ -23,10 +27,19 @@
 #include "cdist_paths.h"
 
 #define CD_NR (CD_NV * CD_W)
-#define CD_FN static inline __attribute__((target(CD_TARGET), always_inline))
+#ifdef CD_TARGET
+#define CD_ATTR __attribute__((target(CD_TARGET)))
+#else
+#define CD_ATTR
+#endif
+#define CD_FN static inline CD_ATTR __attribute__((always_inline))
 
 typedef double cd_vec __attribute__((vector_size(CD_W * sizeof(double))));
-typedef int64_t cd_idx __attribute__((vector_size(CD_W * sizeof(int64_t))));
+
+#ifndef CD_SPLAT
+#define CD_SPLAT_LANE(t, p) *(p)
+#define CD_SPLAT(p) ((cd_vec){CD_LANES(CD_SPLAT_LANE, p)})
+#endif
 
 /* Lane t of round b of a transpose: rows i and i + b (i & b == 0) become
  * lo = shuffle(row i, row i + b, CD_LO) and hi likewise, which interleaves
@@ -34,26 +47,36 @@ typedef int64_t cd_idx __attribute__((vector_size(CD_W * sizeof(int64_t))));
 #define CD_LO(t, b) ((t) & (b) ? CD_W + (t) - (b) : (t))
 #define CD_HI(t, b) ((t) & (b) ? CD_W + (t) : (t) + (b))
 
-CD_FN void cd_round(cd_vec x[CD_W], int b, cd_idx lo, cd_idx hi)
-{
-#pragma GCC unroll 16
-    for (int i = 0; i < CD_W; i++) {
-        if (i & b)
-            continue;
-        const cd_vec l = __builtin_shuffle(x[i], x[i + b], lo);
-        x[i + b] = __builtin_shuffle(x[i], x[i + b], hi);
-        x[i] = l;
-    }
-}
+/* The lanes of x and y that CD_LANES(F, b) names, b a literal: clang and
+ * gcc >= 12 take them as constant arguments of __builtin_shufflevector;
+ * older gcc, which lacks it, as a constant index vector. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define CD_SHUFFLE(x, y, F, b) __builtin_shufflevector(x, y, CD_LANES(F, b))
+#endif
+#endif
+#ifndef CD_SHUFFLE
+typedef int64_t cd_idx __attribute__((vector_size(CD_W * sizeof(int64_t))));
+#define CD_SHUFFLE(x, y, F, b) __builtin_shuffle(x, y, (cd_idx){CD_LANES(F, b)})
+#endif
 
-/* Transposes the W x W block x[row][lane] in registers, in log2(W) rounds;
- * the masks are constants, as the shuffles must be to compile well. */
+/* One round of the transpose: a macro, as the lanes must be literals. */
+#define CD_ROUND(x, b)                                                              \
+    _Pragma("GCC unroll 16") for (int i = 0; i < CD_W; i++) if (!(i & (b))) {      \
+        const cd_vec l = CD_SHUFFLE(x[i], x[i + (b)], CD_LO, b);                    \
+        x[i + (b)] = CD_SHUFFLE(x[i], x[i + (b)], CD_HI, b);                        \
+        x[i] = l;                                                                   \
+    }
+
+/* Transposes the W x W block x[row][lane] in registers, in log2(W) rounds. */
 CD_FN void cd_transpose(cd_vec x[CD_W])
 {
-    cd_round(x, 1, (cd_idx){CD_LANES(CD_LO, 1)}, (cd_idx){CD_LANES(CD_HI, 1)});
-    cd_round(x, 2, (cd_idx){CD_LANES(CD_LO, 2)}, (cd_idx){CD_LANES(CD_HI, 2)});
+    CD_ROUND(x, 1)
+#if CD_W > 2
+    CD_ROUND(x, 2)
+#endif
 #if CD_W > 4
-    cd_round(x, 4, (cd_idx){CD_LANES(CD_LO, 4)}, (cd_idx){CD_LANES(CD_HI, 4)});
+    CD_ROUND(x, 4)
 #endif
 }
 
@@ -118,7 +141,7 @@ CD_FN void cd_tile(const double *const a[CD_MR], cd_vec (*panel)[CD_NV], ptrdiff
             b[v] = panel[k][v];
 #pragma GCC unroll 16
         for (int r = 0; r < CD_MR; r++) {
-            const double ak = a[r][k];
+            const cd_vec ak = CD_SPLAT(&a[r][k]);
 #pragma GCC unroll 16
             for (int v = 0; v < CD_NV; v++) {
                 const cd_vec d = ak - b[v];
@@ -141,9 +164,9 @@ CD_FN void cd_tile(const double *const a[CD_MR], cd_vec (*panel)[CD_NV], ptrdiff
     }
 }
 
-__attribute__((target(CD_TARGET)))
-void CD_NAME(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb, ptrdiff_t mA,
-             ptrdiff_t mB, ptrdiff_t n, pl_metric metric, double *out, ptrdiff_t ldo)
+CD_ATTR void CD_NAME(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
+                     ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n, pl_metric metric, double *out,
+                     ptrdiff_t ldo)
 {
     if (n == 0) {
         for (ptrdiff_t i = 0; i < mA; i++)

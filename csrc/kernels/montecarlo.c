@@ -36,6 +36,13 @@ static pl_count_hits_fn *const paths[PL_SIMD_COUNT] = {
     [PL_SIMD_AVX2] = pl_count_hits_avx2,
     [PL_SIMD_AVX512] = pl_count_hits_avx512,
 #endif
+#if PL_SIMD_AARCH64
+    /* NEON has no 64-bit lane multiply, and mix64 takes four per sample: a
+     * vector version would move every lane to a general register and back,
+     * more work than this loop (two independent samples' chains per step of
+     * its own, on aarch64's shifted-operand eor and 64-bit mul). */
+    [PL_SIMD_NEON] = pl_count_hits_scalar,
+#endif
 };
 
 int64_t pl_count_hits(uint64_t key, uint64_t start, int64_t n)

@@ -43,6 +43,12 @@ int pl_simd_supported(pl_simd path)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                pl_simd_fma();
 #endif
+#if PL_SIMD_AARCH64
+    /* AdvSIMD, fused multiply-add included, is part of every ARMv8-A CPU
+     * (Linux and macOS require it): nothing to probe. */
+    case PL_SIMD_NEON:
+        return pl_simd_fma();
+#endif
     default:
         return 0;
     }
@@ -52,7 +58,11 @@ int pl_simd_fma(void)
 {
 #if defined(PARLAB_ASSUME_NO_FMA)
     return 0; /* a test build: runs as a CPU without FMA would */
-#elif defined(FP_FAST_FMA)
+#elif defined(_MSC_VER)
+    return 0; /* see simd.h: the scalar loop rounds twice, as SciPy's does */
+#elif defined(FP_FAST_FMA) || defined(__ARM_FEATURE_FMA)
+    /* The ACLE's macro too: clang never defines __FP_FAST_FMA, on which a C
+     * library's FP_FAST_FMA may depend. */
     return 1;
 #elif PL_SIMD_X86
     __builtin_cpu_init();

@@ -2,6 +2,8 @@
  *
  *   check_kernels paths                    -> each SIMD path and whether this CPU runs it
  *   check_kernels fma                      -> 1 if cdist fuses multiply and add here
+ *   check_kernels checksum                 -> each path this CPU runs and a hash of
+ *                                             its cdist bits (cdist_checksum.h)
  *   check_kernels seedkey SEED             -> the generator key for an int seed
  *   check_kernels hits PATH KEY START N CHUNK
  *                                          -> pl_count_hits on PATH, called per CHUNK samples
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdist_checksum.h"
 #include "kernels/cdist.h"
 #include "kernels/counter.h"
 #include "kernels/montecarlo.h"
@@ -189,6 +192,8 @@ int main(int argc, char **argv)
         printf("%d\n", pl_simd_fma());
         return 0;
     }
+    if (argc == 2 && strcmp(argv[1], "checksum") == 0)
+        return pl_print_cdist_checksums();
     if (argc == 7 && strcmp(argv[1], "hits") == 0) {
         if (select_path(argv[2]) < 0)
             return 2;
