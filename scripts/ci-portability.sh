@@ -45,7 +45,9 @@ PARLAB_DRIVER_TOOLCHAINS=clang pytest_on_build "$OUT/clang" c_kernels cdist mont
 step "2. MinGW-w64 driver under wine"
 # A private wine prefix; its server stays up between the driver's runs (each
 # run costs ~0.15 s with it, ~0.35 s without), started before any client.
-export WINEDEBUG=-all WINEPREFIX=$OUT/wineprefix
+# The prefix lives outside the checkout: its drive z: links to /, and
+# setuptools follows links when it lists the checkout's files at each build.
+export WINEDEBUG=-all WINEPREFIX=$CACHE/wineprefix
 WINESERVER=$(dirname "$(readlink -f "$WINE")")/wineserver
 [ -x "$WINESERVER" ] || WINESERVER=$(command -v wineserver)
 mkdir -p "$WINEPREFIX"

@@ -5,11 +5,12 @@
 # wheel into a fresh virtual environment with the fast-test dependency group,
 # and run the fast subset of the tests (scripts/fast_tests.py) from outside
 # the checkout. Prints a table; exits non-zero if any interpreter failed.
-# Work and logs go to build/matrix/<python>/.
+# Work and logs go to ~/.cache/parlab/matrix/<python>/: outside the checkout,
+# whose every file setuptools lists at each build (the venvs hold ~10^5).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-OUT=$ROOT/build/matrix
+OUT=${XDG_CACHE_HOME:-$HOME/.cache}/parlab/matrix
 source scripts/_separate_build.sh
 mkdir -p "$OUT"
 
