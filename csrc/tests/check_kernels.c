@@ -20,6 +20,7 @@
  *
  * Exit status 2: bad arguments (including a path this CPU lacks).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +34,13 @@
 #include "kernels/simd.h"
 #include "kernels/work.h"
 #include "platform.h"
+
+/* Exit status 1, saying why: a thread could not be started. */
+static int thread_failed(void)
+{
+    fprintf(stderr, "cannot start a thread: %s\n", strerror(errno));
+    return 1;
+}
 
 typedef struct {
     pl_counter *c;
@@ -63,7 +71,7 @@ static int run_counter(const char *mode_name, int threads, int64_t n)
     counter_job job = {&c, n, (pl_counter_mode)mode};
     for (int i = 0; i < threads; i++)
         if (pl_thread_start(&tid[i], add_job, &job))
-            return 1;
+            return thread_failed();
     for (int i = 0; i < threads; i++)
         pl_thread_join(tid[i]);
     printf("%" PRId64 "\n", pl_counter_get(&c));
@@ -146,7 +154,7 @@ static int run_cdist(char **argv)
     for (int t = 0; t < threads; t++) {
         jobs[t] = (cdist_job){A, B, lda, ldb, ldo, mA, mB, n, bi, bj, t, threads, metric, out};
         if (pl_thread_start(&tid[t], cdist_blocks, &jobs[t]))
-            return 1;
+            return thread_failed();
     }
     for (int t = 0; t < threads; t++)
         pl_thread_join(tid[t]);
