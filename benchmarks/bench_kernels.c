@@ -1,7 +1,7 @@
 /* C-only timing of the SIMD kernels, one core, no Python in the loop.
  *
  *   gcc -std=c11 -O2 -ffp-contract=off -pthread -Icsrc benchmarks/bench_kernels.c
- *       $(find csrc/kernels -name '*.c') -o /tmp/bench_kernels -lm
+ *       csrc/platform.c $(find csrc/kernels -name '*.c') -o /tmp/bench_kernels -lm
  *   /tmp/bench_kernels [--rows R] [PATH...]
  *
  * For each path (default: every path this CPU supports) prints the best of
@@ -13,24 +13,21 @@
  *   python -m timeit -s "import numpy as np; from scipy.spatial.distance import cdist; \
  *       a = np.random.rand(1000, 100)" "cdist(a, a)"
  */
-#define _POSIX_C_SOURCE 199309L
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/cdist.h"
 #include "kernels/montecarlo.h"
 #include "kernels/simd.h"
+#include "platform.h"
 
 #define REPEATS 7
 
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return 1e-9 * (double)pl_now_ns();
 }
 
 /* Seconds for the best of REPEATS full 1000 x 1000 cdist calls at dimension n. */

@@ -205,6 +205,8 @@ static int select_simd(PyObject *module)
 #define PL_COMPILER "clang " __clang_version__
 #elif defined(__GNUC__)
 #define PL_COMPILER "gcc " __VERSION__
+#elif defined(_MSC_VER)
+#define PL_COMPILER "MSVC " Py_STRINGIFY(_MSC_FULL_VER)
 #else
 #define PL_COMPILER "unknown"
 #endif

@@ -47,27 +47,41 @@ int pl_parse(const pl_signature *sig, PyObject *const *args, Py_ssize_t nargs,
     return 0;
 }
 
+/* The exception being raised, normalized, with its traceback attached; the
+ * error indicator is cleared. NULL if none. */
+static PyObject *take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb)
+        PyException_SetTraceback(exc, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return exc;
+#endif
+}
+
 /* Raises `type` with a formatted message, the exception being handled as its
  * cause (`raise type(msg) from exc`). */
 static void raise_from(PyObject *type, const char *fmt, ...)
 {
-    PyObject *ctype, *cause, *ctb;
-    PyErr_Fetch(&ctype, &cause, &ctb);
-    PyErr_NormalizeException(&ctype, &cause, &ctb);
-    if (ctb)
-        PyException_SetTraceback(cause, ctb);
+    PyObject *cause = take_exception();
     va_list va;
     va_start(va, fmt);
     PyErr_FormatV(type, fmt, va);
     va_end(va);
-    PyObject *ntype, *exc, *ntb;
-    PyErr_Fetch(&ntype, &exc, &ntb);
-    PyErr_NormalizeException(&ntype, &exc, &ntb);
+    PyObject *exc = take_exception();
     PyException_SetCause(exc, Py_NewRef(cause));
     PyException_SetContext(exc, cause);
-    Py_XDECREF(ctype);
-    Py_XDECREF(ctb);
-    PyErr_Restore(ntype, exc, ntb);
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
 }
 
 int pl_parse_release(PyObject *obj, const char *fn, int *release)

@@ -10,6 +10,7 @@
 #include "kernels/cdist.h"
 #include "kernels/montecarlo.h"
 #include "kernels/work.h"
+#include "platform.h"
 #include "state.h"
 #include "trace.h"
 

@@ -4,11 +4,9 @@
 
 #include "gil.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
-#include "kernels/work.h"
+#include "platform.h"
 
 /* How often the main thread runs signal handlers during a call: often enough
  * that Ctrl-C interrupts within 0.2 s, rarely enough to cost nothing. */
@@ -16,7 +14,7 @@
 
 #if defined(Py_GIL_DISABLED) || defined(PARLAB_EMULATE_GIL)
 #define EMULATED 1
-static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static pl_mutex held_lock = PL_MUTEX_INIT;
 #else
 #define EMULATED 0
 #endif
@@ -54,16 +52,16 @@ static void after_fork_child(void)
      * locks another thread held at the fork would never be unlocked. */
     atomic_store(&main_ident, PyThread_get_thread_ident());
 #if EMULATED
-    pthread_mutex_init(&held_lock, NULL);
+    pl_mutex_init(&held_lock);
 #endif
     pl_trace_after_fork_child();
 }
 
-static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+static pl_once_flag fork_handler_once = PL_ONCE_INIT;
 
 static void register_fork_handler(void)
 {
-    pthread_atfork(NULL, NULL, after_fork_child);
+    pl_at_fork_child(after_fork_child);
 }
 
 int pl_gil_init(void)
@@ -84,7 +82,7 @@ int pl_gil_init(void)
     if (PyErr_Occurred())
         return -1;
     atomic_store(&main_ident, id);
-    pthread_once(&fork_handler_once, register_fork_handler);
+    pl_once(&fork_handler_once, register_fork_handler);
     return 0;
 }
 
@@ -193,10 +191,10 @@ static int caller_items(caller *c, shared_run *s, int alone)
  * a call, it is not part of the call's work. */
 static void take_held_lock(void)
 {
-    if (pthread_mutex_trylock(&held_lock) == 0)
+    if (pl_mutex_trylock(&held_lock))
         return;
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&held_lock);
+    pl_mutex_lock(&held_lock);
     Py_END_ALLOW_THREADS
 }
 #endif
@@ -222,7 +220,7 @@ int pl_run_chunked(const pl_job *job)
      * while detached; native threads never touch Python at all. */
     shared_run s = {.job = job};
     int workers = pl_workers_for(job->n_threads, job->n_items, job->batch);
-    pthread_t *tids = NULL;
+    pl_thread *tids = NULL;
     worker_arg *args = NULL;
     if (workers > 1) {
         tids = malloc((size_t)workers * sizeof *tids);
@@ -231,7 +229,7 @@ int pl_run_chunked(const pl_job *job)
         if (tids && args) {
             for (; started < workers; started++) {
                 args[started] = (worker_arg){&s, started};
-                if (pthread_create(&tids[started], NULL, native_worker, &args[started]) != 0)
+                if (pl_thread_start(&tids[started], native_worker, &args[started]) != 0)
                     break; /* fewer threads: same results, less parallel */
             }
         }
@@ -239,7 +237,7 @@ int pl_run_chunked(const pl_job *job)
     }
     const int failed = caller_items(&c, &s, workers == 1) < 0;
     for (int w = 1; w < workers; w++)
-        pthread_join(tids[w], NULL);
+        pl_thread_join(tids[w]);
     free(tids);
     free(args);
 
@@ -249,7 +247,7 @@ int pl_run_chunked(const pl_job *job)
                                                   : pl_now_ns();
 #if EMULATED
     if (emulate)
-        pthread_mutex_unlock(&held_lock);
+        pl_mutex_unlock(&held_lock);
 #endif
     if (c.ts) {
         const int64_t asked = c.trace.tb ? pl_now_ns() : 0;

@@ -2,11 +2,10 @@
 #include <Python.h> /* PyThread_get_thread_ident and _native_id only: no objects */
 
 #include "trace.h"
-#include <pthread.h>
-#include <stdatomic.h>
+
 #include <stdlib.h>
 
-#include "kernels/work.h"
+#include "platform.h"
 
 #define PL_NAME_ITEM(id, name) name,
 const char *const pl_kernel_names[] = {PL_KERNELS(PL_NAME_ITEM) NULL};
@@ -25,9 +24,9 @@ struct pl_trace_buffer {
  * under `active_lock`, so a call never references a buffer being freed; the
  * lock-free load in front keeps untraced calls at one relaxed load. */
 static _Atomic(pl_trace_buffer *) active;
-static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
+static pl_mutex active_lock = PL_MUTEX_INIT;
 static _Atomic int64_t next_thread_seq = 1;
-static _Thread_local int64_t thread_seq; /* 0: this thread has no number yet */
+static PL_THREAD_LOCAL int64_t thread_seq; /* 0: this thread has no number yet */
 
 int64_t pl_trace_enter(void)
 {
@@ -46,11 +45,11 @@ static pl_trace_buffer *join_active(void)
 #else
     if (atomic_load_explicit(&active, memory_order_relaxed) == NULL)
         return NULL;
-    pthread_mutex_lock(&active_lock);
+    pl_mutex_lock(&active_lock);
     pl_trace_buffer *tb = atomic_load(&active);
     if (tb)
         atomic_fetch_add(&tb->refs, 1);
-    pthread_mutex_unlock(&active_lock);
+    pl_mutex_unlock(&active_lock);
     return tb;
 #endif
 }
@@ -151,10 +150,10 @@ int pl_trace_start(int64_t capacity, int cpu_time)
     atomic_init(&tb->next, 0);
     atomic_init(&tb->next_call, 0);
     atomic_init(&tb->refs, 1);
-    pthread_mutex_lock(&active_lock);
+    pl_mutex_lock(&active_lock);
     pl_trace_buffer *expected = NULL;
     const int started = atomic_compare_exchange_strong(&active, &expected, tb);
-    pthread_mutex_unlock(&active_lock);
+    pl_mutex_unlock(&active_lock);
     if (!started) {
         free(tb->rec);
         free(tb);
@@ -165,9 +164,9 @@ int pl_trace_start(int64_t capacity, int cpu_time)
 
 pl_trace_buffer *pl_trace_detach(void)
 {
-    pthread_mutex_lock(&active_lock);
+    pl_mutex_lock(&active_lock);
     pl_trace_buffer *tb = atomic_exchange(&active, NULL);
-    pthread_mutex_unlock(&active_lock);
+    pl_mutex_unlock(&active_lock);
     return tb;
 }
 
@@ -191,6 +190,6 @@ void pl_trace_after_fork_child(void)
 {
     /* The forking thread is the child's only thread. The parent's buffer is
      * left alone: its references belong to threads the child does not have. */
-    pthread_mutex_init(&active_lock, NULL);
+    pl_mutex_init(&active_lock);
     atomic_store(&active, NULL);
 }

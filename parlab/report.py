@@ -6,6 +6,7 @@ results here; every function also works alone, for example from a notebook.
 from __future__ import annotations
 
 import datetime
+import multiprocessing
 import platform
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -30,7 +31,8 @@ def cpu_model() -> str:
 
 
 def machine_description() -> dict[str, str]:
-    """What the numbers were measured on: CPU, cores, Python, NumPy, parlab, OS."""
+    """What the numbers were measured on: CPU, cores, Python, NumPy, parlab, OS,
+    and how process pools start their workers."""
     info = parlab.info()
     return {
         "CPU": cpu_model(),
@@ -41,6 +43,9 @@ def machine_description() -> dict[str, str]:
         "parlab": info["parlab"],
         "compiler": str(info["compiler"]),
         "platform": platform.platform(),
+        # The experiments' process pools use the platform's default: fork on
+        # Linux, spawn on Windows (which cannot fork) and macOS.
+        "process start method": multiprocessing.get_context().get_start_method(),
     }
 
 

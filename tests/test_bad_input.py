@@ -188,6 +188,7 @@ except MemoryError:
 """
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no resource.setrlimit on Windows")
 def test_result_too_large_raises_memory_error(release_gil):
     # In a child process: a crash must not take the test run with it.
     script = textwrap.dedent(MEMORY_ERROR_SCRIPT.format(release_gil=release_gil))

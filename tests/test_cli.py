@@ -1,6 +1,7 @@
 """The command line: ``python -m parlab {list,info,reproduce}`` and its report folder."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -123,6 +124,7 @@ def test_machine_description_has_the_basics():
     assert machine["cores"] == str(os.cpu_count())
     assert machine["parlab"] == parlab.__version__
     assert machine["CPU"]
+    assert machine["process start method"] in multiprocessing.get_all_start_methods()
 
 
 def test_reproduce_ends_with_a_summary_line(reproduced):

@@ -196,9 +196,18 @@ def test_lecture_forked_workers_draw_the_same_samples():
 
     if "fork" not in __import__("multiprocessing").get_all_start_methods():
         pytest.skip("this platform cannot fork")
-    draws = cluster.forked_global_draws(3, 50)
+    assert cluster.pool_start_method() == "fork"
+    draws = cluster.global_draws(3, 50)
     assert len(draws) == 3 and all(d.shape == (50, 2) for d in draws)
     assert cluster.duplicated_draws(draws) == 2  # all three workers drew the same
+
+
+def test_spawned_workers_draw_different_samples():
+    """What a platform without fork (Windows) runs instead."""
+    from parlab.workloads import cluster
+
+    draws = cluster.global_draws(2, 50, start_method="spawn")
+    assert len(draws) == 2 and cluster.duplicated_draws(draws) == 0
 
 
 def test_duplicated_draws_counts_repeats_only():
@@ -254,12 +263,27 @@ def test_l53_forked_lesson_fails_when_workers_draw_differently(monkeypatch):
     from parlab.workloads import cluster
 
     rng = np.random.default_rng(0)
-    monkeypatch.setattr(cluster, "forked_global_draws",
-                        lambda processes, samples: [rng.random((samples, 2))
-                                                    for _ in range(processes)])
+    monkeypatch.setattr(cluster, "global_draws",
+                        lambda processes, samples, start_method: [rng.random((samples, 2))
+                                                                  for _ in range(processes)])
+    ctx = Context(REGISTRY["L5.3"], "tiny", start_method="fork")
+    beyond._forked_random(ctx)
+    assert [le.verdict for le in ctx.lessons] == ["fails"]
+
+
+def test_l53_without_fork_judges_spawned_workers(monkeypatch):
+    """Where the platform cannot fork, the lesson is about spawned workers,
+    named so, and fails if they repeat each other's draws."""
+    from parlab.workloads import cluster
+
+    monkeypatch.setattr(cluster.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    same = np.zeros((5, 2))
+    monkeypatch.setattr(cluster, "global_draws",
+                        lambda processes, samples, start_method: [same] * processes)
     ctx = Context(REGISTRY["L5.3"], "tiny")
     beyond._forked_random(ctx)
     assert [le.verdict for le in ctx.lessons] == ["fails"]
+    assert "spawn Pool workers" in ctx.lessons[0].text
 
 
 def made_up(seconds: float, workers: int = 1) -> Variant:

@@ -2,17 +2,12 @@
 
 #include <math.h>
 
+#include "../platform.h"
 #include "cdist_paths.h"
 
-/* Inlined even into its fused caller's target, so that `fused` is a constant. */
-#ifdef _MSC_VER
-#define ALWAYS_INLINE static __forceinline
-#else
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-#endif
-
-/* s + d * d, rounded once (fused) or twice. */
-ALWAYS_INLINE double add_square(double s, double d, int fused)
+/* s + d * d, rounded once (fused) or twice. Always inlined, even into its
+ * fused caller's target, so that `fused` is a constant. */
+PL_ALWAYS_INLINE double add_square(double s, double d, int fused)
 {
     return fused ? fma(d, d, s) : s + d * d;
 }
@@ -21,9 +16,10 @@ ALWAYS_INLINE double add_square(double s, double d, int fused)
  * per entry over k in increasing order of (a_k - b_k)^2, each term fused into
  * the sum where the CPU can. Four rows of B per pass load each A element once
  * for four independent sums. */
-ALWAYS_INLINE void scalar_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
-                                ptrdiff_t mA, ptrdiff_t mB, ptrdiff_t n, pl_metric metric,
-                                double *out, ptrdiff_t ldo, int fused)
+PL_ALWAYS_INLINE void
+scalar_block(const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb, ptrdiff_t mA,
+             ptrdiff_t mB, ptrdiff_t n, pl_metric metric, double *out, ptrdiff_t ldo,
+             int fused)
 {
     for (ptrdiff_t i = 0; i < mA; i++) {
         const double *a = A + i * lda;

@@ -1,8 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
 #include "counter.h"
-
-#include <sched.h>
-#include <unistd.h>
 
 /* Unsigned addition wraps instead of overflowing a signed int (undefined). */
 static inline int64_t plus_one(int64_t v)
@@ -13,29 +9,29 @@ static inline int64_t plus_one(int64_t v)
 int pl_counter_init(pl_counter *c, int64_t value)
 {
     atomic_init(&c->value, value);
-    atomic_init(&c->pid, getpid());
-    return pthread_mutex_init(&c->lock, NULL);
+    atomic_init(&c->pid, pl_process_id());
+    return pl_mutex_init(&c->lock);
 }
 
 void pl_counter_after_fork(pl_counter *c)
 {
-    const pid_t me = getpid();
-    pid_t owner = atomic_load(&c->pid);
+    const int64_t me = pl_process_id();
+    int64_t owner = atomic_load(&c->pid);
     if (owner == me)
         return;
     /* One thread of the child re-makes the lock; any other waits for it. */
     if (owner != -1 && atomic_compare_exchange_strong(&c->pid, &owner, -1)) {
-        pthread_mutex_init(&c->lock, NULL);
+        pl_mutex_init(&c->lock);
         atomic_store(&c->pid, me);
         return;
     }
     while (atomic_load(&c->pid) != me)
-        sched_yield();
+        pl_yield();
 }
 
 void pl_counter_destroy(pl_counter *c)
 {
-    pthread_mutex_destroy(&c->lock);
+    pl_mutex_destroy(&c->lock);
 }
 
 int64_t pl_counter_get(pl_counter *c)
@@ -62,10 +58,10 @@ void pl_counter_add(pl_counter *c, int64_t n, pl_counter_mode mode)
         break;
     case PL_LOCKED:
         for (int64_t i = 0; i < n; i++) {
-            pthread_mutex_lock(&c->lock);
+            pl_mutex_lock(&c->lock);
             int64_t v = atomic_load_explicit(&c->value, memory_order_relaxed);
             atomic_store_explicit(&c->value, plus_one(v), memory_order_relaxed);
-            pthread_mutex_unlock(&c->lock);
+            pl_mutex_unlock(&c->lock);
         }
         break;
     case PL_ATOMIC:

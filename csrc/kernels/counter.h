@@ -2,17 +2,16 @@
 #ifndef PARLAB_COUNTER_H
 #define PARLAB_COUNTER_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
-#include <sys/types.h>
+
+#include "../platform.h"
 
 typedef struct {
     /* Atomic so that every access is well-defined C even in the racy mode;
      * the race is the separate load and store, not undefined behaviour. */
     _Atomic int64_t value;
-    pthread_mutex_t lock;
-    _Atomic pid_t pid; /* the process the lock belongs to; -1 while re-made */
+    pl_mutex lock;
+    _Atomic int64_t pid; /* the process the lock belongs to; -1 while re-made */
 } pl_counter;
 
 #define PL_COUNTER_MODES(X) X(PL_RACY, "racy") X(PL_LOCKED, "locked") X(PL_ATOMIC, "atomic")

@@ -8,19 +8,21 @@
  *   check_kernels hits PATH KEY START N CHUNK
  *                                          -> pl_count_hits on PATH, called per CHUNK samples
  *   check_kernels cpu ITERATIONS CHUNK     -> pl_cpu_work, run in chunks
- *   check_kernels counter MODE THREADS N   -> final value after THREADS pthreads add N each
+ *   check_kernels counter MODE THREADS N   -> final value after THREADS threads add N each
+ *   check_kernels sleep MS                 -> pl_sleep_until now + MS ms: the wall time and
+ *                                             this thread's CPU time it took, in ns
  *   check_kernels cdist PATH METRIC LDA LDB LDO BI BJ THREADS < matrices
  *       -> pl_cdist_block on PATH, with row strides LDA, LDB (0: one row
  *          broadcast), LDO, called on BI x BJ blocks of the result shared out
- *          among THREADS pthreads. stdin: mA mB n, then the rows of A (one if
+ *          among THREADS threads. stdin: mA mB n, then the rows of A (one if
  *          LDA is 0, else mA) and of B. Strides' padding holds NaN, so reading
  *          it shows in the result; exits 3 if out's padding was written.
  *
  * Exit status 2: bad arguments (including a path this CPU lacks).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,14 @@
 #include "kernels/montecarlo.h"
 #include "kernels/simd.h"
 #include "kernels/work.h"
+#include "platform.h"
+
+/* Exit status 1, saying why: a thread could not be started. */
+static int thread_failed(void)
+{
+    fprintf(stderr, "cannot start a thread: %s\n", strerror(errno));
+    return 1;
+}
 
 typedef struct {
     pl_counter *c;
@@ -57,12 +67,13 @@ static int run_counter(const char *mode_name, int threads, int64_t n)
     pl_counter c;
     if (pl_counter_init(&c, 0))
         return 1;
-    pthread_t tid[256];
+    pl_thread tid[256];
     counter_job job = {&c, n, (pl_counter_mode)mode};
     for (int i = 0; i < threads; i++)
-        pthread_create(&tid[i], NULL, add_job, &job);
+        if (pl_thread_start(&tid[i], add_job, &job))
+            return thread_failed();
     for (int i = 0; i < threads; i++)
-        pthread_join(tid[i], NULL);
+        pl_thread_join(tid[i]);
     printf("%" PRId64 "\n", pl_counter_get(&c));
     pl_counter_destroy(&c);
     return 0;
@@ -139,13 +150,14 @@ static int run_cdist(char **argv)
         out[i] = sentinel;
 
     cdist_job jobs[64];
-    pthread_t tid[64];
+    pl_thread tid[64];
     for (int t = 0; t < threads; t++) {
         jobs[t] = (cdist_job){A, B, lda, ldb, ldo, mA, mB, n, bi, bj, t, threads, metric, out};
-        pthread_create(&tid[t], NULL, cdist_blocks, &jobs[t]);
+        if (pl_thread_start(&tid[t], cdist_blocks, &jobs[t]))
+            return thread_failed();
     }
     for (int t = 0; t < threads; t++)
-        pthread_join(tid[t], NULL);
+        pl_thread_join(tid[t]);
 
     int status = 0;
     for (long i = 0; i < mA; i++) {
@@ -209,6 +221,12 @@ int main(int argc, char **argv)
         while (s.y < total)
             pl_cpu_work(&s, total - s.y < chunk ? total - s.y : chunk);
         printf("%.17g\n", s.x);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "sleep") == 0) {
+        const int64_t t0 = pl_now_ns(), cpu0 = pl_thread_cpu_ns();
+        pl_sleep_until(t0 + strtoll(argv[2], NULL, 10) * 1000000);
+        printf("%" PRId64 " %" PRId64 "\n", pl_now_ns() - t0, pl_thread_cpu_ns() - cpu0);
         return 0;
     }
     if (argc == 5 && strcmp(argv[1], "counter") == 0)

@@ -7,7 +7,6 @@ reproduce --scheduler tcp://HOST:PORT`` sets it), runs on that cluster.
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import re
 
@@ -249,15 +248,19 @@ def reproducible_monte_carlo(ctx: Context) -> Result:
 
 
 def _forked_random(ctx: Context) -> None:
-    text = ("Lecture 001's np.random in forked Pool workers: every worker draws the same "
-            "samples")
-    if "fork" not in multiprocessing.get_all_start_methods():
-        judging.skipped(ctx, text, "this platform cannot fork")
-        return
+    method = cluster.pool_start_method(ctx.start_method)
     processes = max(2, ctx.cores)
-    draws = cluster.forked_global_draws(processes, ctx.params["draws"])
+    draws = cluster.global_draws(processes, ctx.params["draws"], start_method=method)
     repeats = cluster.duplicated_draws(draws)
-    judging.fact(ctx, text, repeats == processes - 1,
-                 f"{processes} workers drew {ctx.params['draws']:,} points each; {repeats} of "
-                 f"them repeated another worker's draw exactly (a seeded stream per task, or "
-                 f"a counter-based one like parlab's, avoids it)")
+    observed = (f"{processes} workers drew {ctx.params['draws']:,} points each; {repeats} of "
+                f"them repeated another worker's draw exactly")
+    if method == "fork":
+        judging.fact(ctx, "Lecture 001's np.random in forked Pool workers: every worker draws "
+                          "the same samples", repeats == processes - 1,
+                     observed + " (a seeded stream per task, or a counter-based one like "
+                                "parlab's, avoids it)")
+    else:
+        # Asked for, or a platform without fork (Windows).
+        judging.fact(ctx, f"Lecture 001's np.random in {method} Pool workers (not forked): each "
+                          "worker seeds itself, so none repeats another's samples",
+                     repeats == 0, observed)

@@ -1,5 +1,5 @@
 """Work for a Dask cluster (L5.1-L5.3): connecting, placing tasks, and lecture
-001's forked random state.
+001's random state in pool workers.
 
 :func:`connect` gives a ``distributed.Client``: on a ``LocalCluster`` it
 starts, or on an existing cluster by address. :func:`run_placed` runs chains
@@ -104,15 +104,26 @@ def cdist_total(XA: np.ndarray, XB: np.ndarray, release_gil: bool) -> float:
 
 # ------------------------------------------------- lecture 001's random state
 
-def forked_global_draws(processes: int, samples: int, *, timeout: float = 60.0) -> list[np.ndarray]:
+def pool_start_method(requested: str | None = None) -> str:
+    """``requested`` if given; else ``fork``, lecture 001's setting, where the
+    platform has it, and ``spawn`` where it has not (Windows)."""
+    if requested:
+        return requested
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def global_draws(processes: int, samples: int, *, start_method: str | None = None,
+                 timeout: float = 60.0) -> list[np.ndarray]:
     """Lecture 001's Monte Carlo draw, ``np.random.uniform(-1, 1, (samples, 2))``,
-    made once in each of ``processes`` workers of a forked ``Pool``.
+    made once in each of ``processes`` workers of a ``Pool`` started with
+    :func:`pool_start_method` (``start_method``).
 
     The tasks wait for each other at a barrier, so each really runs in its own
-    worker. Every worker starts from a copy of this process's global random
-    state, so all draw the same numbers. Needs the ``fork`` start method.
+    worker. Forked workers start from a copy of this process's global random
+    state, so all draw the same numbers; spawned ones (and forkserver's) seed
+    their own afresh from the OS, so none repeats another.
     """
-    mp = multiprocessing.get_context("fork")
+    mp = multiprocessing.get_context(pool_start_method(start_method))
     barrier = mp.Barrier(processes, timeout=timeout)
     with mp.Pool(processes, initializer=_keep_barrier, initargs=(barrier,)) as pool:
         return pool.map(_draw_after_barrier, [samples] * processes, chunksize=1)
