@@ -18,10 +18,14 @@ import parlab
 import trace_events
 from conftest import usable_cores
 from parlab.experiments._load import Load
-from parlab.magics import INCONCLUSIVE, THREAD_VERDICTS, Samples, sample, speedup_verdict
+from parlab._info import gil_enabled
+from parlab.magics import (INCONCLUSIVE, NO_GIL_VERDICTS, THREAD_VERDICTS, Samples, sample,
+                           speedup_verdict)
 
 CELL_TIMEOUT_S = 600
-RELEASES, HOLDS = THREAD_VERDICTS["holds"], THREAD_VERDICTS["fails"]
+# The words this interpreter's %speedup uses (a free-threaded one has no GIL to name).
+WORDS = THREAD_VERDICTS if gil_enabled() else NO_GIL_VERDICTS
+RELEASES, HOLDS = WORDS["holds"], WORDS["fails"]
 # Two threads of this much cdist work each (about 0.1 s): long enough that a
 # started thread is still working when the other starts.
 SETUP = """
