@@ -65,8 +65,10 @@ static int run_counter(const char *mode_name, int threads, int64_t n)
     if (mode < 0 || threads < 1 || threads > 256)
         return 2;
     pl_counter c;
-    if (pl_counter_init(&c, 0))
+    if (pl_counter_init(&c, 0)) {
+        fprintf(stderr, "cannot make a counter's mutex\n");
         return 1;
+    }
     pl_thread tid[256];
     counter_job job = {&c, n, (pl_counter_mode)mode};
     for (int i = 0; i < threads; i++)
