@@ -51,11 +51,16 @@ def compute_loop(iterations: int) -> float:
     what makes the C kernel a fair stand-in for this loop.
     """
     x = 0.0
+    # The exponent is this call's own float, not the code's shared constant
+    # 0.5: on free-threaded 3.13 every use of a shared object updates its one
+    # reference count, and threads on other cores fight over it (two threads
+    # then run at 0.85x of one, not 1.9x). Same value, same bits.
+    half = float("0.5")
     for y in range(iterations):
         if x % 2 == 0:
             x = (x - y) ** 2
         else:
-            x = (x + y) ** 0.5
+            x = (x + y) ** half
     return x
 
 
