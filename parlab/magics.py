@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import functools
 import re
 import shlex
 import statistics
@@ -35,10 +34,8 @@ from parlab import _trace_export
 from parlab._info import gil_enabled
 from parlab.experiments import judging
 from parlab.experiments._load import Load, LoadMeter
-from parlab.experiments.framework import (EXTRA_TIME, MAX_ROUNDS, PROBE_S, REPEATS,
+from parlab.experiments.framework import (EXTRA_TIME, MAX_ROUNDS, REPEATS, probe_runs,
                                           usable_cores)
-from parlab.experiments.runners import run_together
-from parlab.workloads.tasks import calibrate
 
 # What %speedup prints for each verdict, in the lessons' words.
 THREAD_VERDICTS = {
@@ -186,13 +183,6 @@ class Samples:
         return [self.n * a for a in self.alone]
 
 
-def _probe(n: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
-    """The capacity probe's serial and threaded runs, as the experiments make them."""
-    iterations = calibrate(parlab.cpu_work, PROBE_S / n)
-    calls = [functools.partial(parlab.cpu_work, iterations)] * n
-    return (lambda: [c() for c in calls]), (lambda: run_together(calls))
-
-
 def sample(alone: Callable[[], float], together: Callable[[], float], n: int, cores: int,
            max_rounds: int) -> Samples:
     """Measure interleaved rounds, as an experiment's comparison does: the first
@@ -200,7 +190,7 @@ def sample(alone: Callable[[], float], together: Callable[[], float], n: int, co
     ``max_rounds`` and :data:`~parlab.experiments.framework.EXTRA_TIME` times the
     first rounds' time."""
     s = Samples(n, load=Load(cores=cores))
-    probe_serial, probe_threads = _probe(n)
+    probe_serial, probe_threads = probe_runs(n)
 
     def rounds(k: int) -> float:
         t0 = time.perf_counter()
@@ -244,11 +234,9 @@ def speedup_verdict(s: Samples, cores: int, processes: bool = False) -> tuple[st
     if d.verdict == "inconclusive":
         why.append(d.observed.partition("); ")[2])  # the statistics' own reason
     else:
-        probe = judging.decide_speedup(s.probe_threads, s.probe_serial, need)
-        if probe.verdict != "holds":
-            why.append(f"released cpu_work in {n} threads reached only "
-                       f"{min(s.probe_serial) / min(s.probe_threads):.2f}x meanwhile: "
-                       "the cores were not free")
+        excuse = judging.probe_excuse(s.probe_serial, s.probe_threads, n, need)
+        if excuse:
+            why.append(excuse)
         elif s.load.share > judging.BUSY_SHARE:
             why[0] += f", more than {judging.BUSY_SHARE:.0%}"
         else:

@@ -67,6 +67,20 @@ LECTURE_TITLES = {
 # once per process.
 _PROBE_ITERATIONS: dict[int, int] = {}
 
+
+def probe_runs(workers: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """The capacity probe's two runs: ``workers`` slices of released
+    ``cpu_work`` (:data:`PROBE_S` seconds in all) one after another, and the
+    same slices in as many threads at once."""
+    import parlab
+    from parlab.experiments.runners import run_together
+    from parlab.workloads.tasks import calibrate
+
+    if workers not in _PROBE_ITERATIONS:
+        _PROBE_ITERATIONS[workers] = calibrate(parlab.cpu_work, PROBE_S / workers)
+    calls = [functools.partial(parlab.cpu_work, _PROBE_ITERATIONS[workers])] * workers
+    return (lambda: [c() for c in calls]), (lambda: run_together(calls))
+
 # A function drawing a Result, or the name of one in parlab.plot.
 FigureFactory = Union[Callable[["Result"], Any], str]
 
@@ -404,17 +418,10 @@ class Context:
         return [measured[id(p)] for p in plans]
 
     def _probe_plans(self, workers: int) -> list[Plan]:
-        import parlab
-        from parlab.experiments.runners import run_together
-        from parlab.workloads.tasks import calibrate
-
-        if workers not in _PROBE_ITERATIONS:
-            _PROBE_ITERATIONS[workers] = calibrate(parlab.cpu_work, PROBE_S / workers)
-        calls = [functools.partial(parlab.cpu_work, _PROBE_ITERATIONS[workers])] * workers
-        return [Plan("probe: cpu_work released, serial", lambda: [c() for c in calls],
-                     "serial", 1, True),
-                Plan(f"probe: cpu_work released, {workers} threads",
-                     lambda: run_together(calls), "threading.Thread", workers, True)]
+        serial, threads = probe_runs(workers)
+        return [Plan("probe: cpu_work released, serial", serial, "serial", 1, True),
+                Plan(f"probe: cpu_work released, {workers} threads", threads,
+                     "threading.Thread", workers, True)]
 
     def measure(self, name: str, fn: Callable[[], Any], **kwargs: Any) -> Variant:
         """Measure one variant (the arguments of :meth:`plan`); return it."""

@@ -291,13 +291,22 @@ def verdict(ctx: Context, decision: Callable[[], Decision], *variants: Variant,
         return d.verdict, d.observed
     if parallel is not None and parallel.probe is not None:
         serial, threads = parallel.probe
-        probe = decide_speedup(threads.times, serial.times,
-                               needed_speedup(ctx, threads.workers))
-        if probe.verdict != "holds":
-            return "inconclusive", (
-                f"{d.observed}; meanwhile the capacity probe ({threads.name}) reached only "
-                f"{serial.low / threads.low:.2f}x over serial: the cores were not free")
+        excuse = probe_excuse(serial.times, threads.times, threads.workers,
+                              needed_speedup(ctx, threads.workers))
+        if excuse:
+            return "inconclusive", f"{d.observed}; {excuse}"
     return _unless_busy(d.observed, variants)
+
+
+def probe_excuse(serial: Sequence[float], threads: Sequence[float], workers: int,
+                 need: float) -> str | None:
+    """Why a failed parallel speedup proves nothing, or None: the capacity probe
+    measured beside it (released cpu_work, ``serial`` runs against runs in
+    ``workers`` threads) did not reach the speedup either."""
+    if decide_speedup(threads, serial, need).verdict == "holds":
+        return None
+    return (f"the capacity probe, released cpu_work in {workers} threads, reached only "
+            f"{min(serial) / min(threads):.2f}x meanwhile: the cores were not free")
 
 
 def speedup(ctx: Context, text: str, fast: Variant, over: Variant,
