@@ -72,6 +72,35 @@ def test_a_gil_no_speedup_becomes_a_speedup_without_a_gil(ctx, monkeypatch, gil)
     assert [le.needs_gil for le in ctx.lessons] == [False, True, True]
 
 
+@pytest.mark.parametrize("gil", [True, False])
+def test_without_a_gil_a_lesson_can_name_what_else_holds_its_threads_back(ctx, monkeypatch,
+                                                                          gil):
+    # A thread per row: without a GIL it is judged against a thread per core,
+    # by the rule the experiment gives, and may fail by it.
+    monkeypatch.setattr(judging, "gil_enabled", lambda: gil)
+    serial, blocks = variant(1.0), variant(0.5, workers=2)
+    paired = judging.speedup(ctx, "processes speed up", variant(0.5, workers=2), serial)
+    lessons = {}
+    for name, rows in (("slow rows", variant(1.0, workers=250)),
+                       ("fast rows", variant(0.5, workers=250))):
+        lessons[name] = judging.no_speedup(
+            ctx, "no speedup", rows, serial, paired, needs_gil=True,
+            without_gil=judging.WithoutGil(
+                "a thread per row costs more than it saves",
+                lambda text, rows=rows: judging.slower(ctx, text, rows, blocks, 1.2)))
+    slow, fast = lessons["slow rows"], lessons["fast rows"]
+    assert slow.needs_gil and fast.needs_gil
+    # With a GIL: the lecture's claim, no speedup; without: the given rule,
+    # which a thread per row as fast as a thread per core breaks.
+    assert (slow.verdict, fast.verdict) == ("holds", "fails")
+    for lesson in (slow, fast):
+        assert lesson.observed.startswith("without a GIL, a thread per row costs more than "
+                                          "it saves: ") is (not gil)
+        assert (judging.NOT_THE_GIL in lesson.observed) is (not gil)
+        assert judging.ONLY_WITH_GIL not in lesson.observed
+    assert ("2.00x the time of" in slow.observed) is (not gil)
+
+
 def test_the_lessons_table_has_the_needs_gil_column():
     result = run("L4.1", scale="tiny")
     lessons = result.lessons.set_index("lesson")

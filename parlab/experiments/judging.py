@@ -90,6 +90,10 @@ SHARED_LINE_COST = 1.3
 # this factor longer on a free-threaded build than on the normal one, and
 # switching its GIL back on makes it less than this factor faster.
 FREE_THREADING_PRICE = 1.1
+# Without a GIL, threads that something else holds back (a thread started for
+# each small task, objects that every step of every thread touches) take at
+# least this factor longer than the set-up that avoids it.
+HELD_BACK = 1.2
 # A correct Monte Carlo count lands this far from the mean about once in 500
 # million runs.
 SIGMAS = 6
@@ -206,14 +210,30 @@ def needed_speedup_for(workers: int, cores: int) -> float:
 # the opposite of the claim (threads speed up, updates get lost), and their
 # observation says so.
 ONLY_WITH_GIL = "the lecture's claim holds only with a GIL"
+# ... or, where the GIL is not the only thing that stops those threads, by
+# what stops them then (a ``WithoutGil`` the experiment gives).
+NOT_THE_GIL = "the lecture's reason, the GIL, is not what holds these threads back here"
 
 
-def _gil_claim(ctx: Context, lesson: Lesson) -> Lesson:
+@dataclasses.dataclass(frozen=True)
+class WithoutGil:
+    """What an interpreter without a GIL should do in a lesson that needs the
+    GIL, where that is not simply the opposite of the claim: ``expect`` says
+    it in words ("a thread per row costs more than it saves"), ``judge``
+    records the lesson of the text it is given by that rule."""
+
+    expect: str
+    judge: Callable[[str], Lesson]
+
+
+def _gil_claim(ctx: Context, lesson: Lesson, instead: WithoutGil | None = None) -> Lesson:
     """Mark ``lesson``, just recorded, as needing the GIL; if it was judged
-    by the opposite claim, its observation says so."""
+    by what an interpreter without one should do, its observation says so."""
     observed = lesson.observed
     if not gil_enabled():
-        observed = f"without a GIL the opposite is expected: {observed}; {ONLY_WITH_GIL}"
+        observed = (f"without a GIL the opposite is expected: {observed}; {ONLY_WITH_GIL}"
+                    if instead is None else
+                    f"without a GIL, {instead.expect}: {observed}; {NOT_THE_GIL}")
     marked = dataclasses.replace(lesson, observed=observed, needs_gil=True)
     ctx.lessons[ctx.lessons.index(lesson)] = marked
     return marked
@@ -323,17 +343,24 @@ def speedup(ctx: Context, text: str, fast: Variant, over: Variant,
 
 
 def no_speedup(ctx: Context, text: str, variant: Variant, over: Variant,
-               paired: Lesson, *, needs_gil: bool = False) -> Lesson:
+               paired: Lesson, *, needs_gil: bool = False,
+               without_gil: WithoutGil | None = None) -> Lesson:
     """``variant`` is no faster than ``over`` (the GIL serialises it).
 
     Judged from the medians; counts only when ``paired``, the lesson that the
     same parallel set-up does speed up work that can run in parallel, holds in
     this run. ``needs_gil``: only the GIL serialises it (pure Python); without
-    a GIL it must speed up.
+    a GIL it must speed up, or do what ``without_gil`` says where something
+    else holds the threads back too.
     """
     if needs_gil:
-        return _gil_claim(ctx, no_speedup(ctx, text, variant, over, paired) if gil_enabled()
-                          else speedup(ctx, text, variant, over))
+        if gil_enabled():
+            lesson = no_speedup(ctx, text, variant, over, paired)
+        elif without_gil is not None:
+            lesson = without_gil.judge(text)
+        else:
+            lesson = speedup(ctx, text, variant, over)
+        return _gil_claim(ctx, lesson, without_gil)
     found, observed = verdict(ctx, lambda: decide(
         over.times, variant.times, NO_SPEEDUP, above=False, basis="median",
         names=(over.name, variant.name)), variant, over)

@@ -186,8 +186,14 @@ def thread_per_row_experiment(ctx: Context) -> Result:
     control = released_control(ctx, serial.seconds, len(bounds))
     can = judging.speedup(ctx, "Control: the same machine runs threads in parallel when "
                                "the work releases the GIL", control[1], control[0])
+    # Without a GIL the threads do run at once, but a row is a millisecond or
+    # two of work: starting and ending its thread, while the threads already
+    # started compete with the starting one for the cores, costs about as much.
     judging.no_speedup(ctx, "One thread per row gives no speedup (the GIL)", rows, serial, can,
-                       needs_gil=True)
+                       needs_gil=True, without_gil=judging.WithoutGil(
+                           "a thread per row costs more than it saves, against a thread per core",
+                           lambda text: judging.slower(ctx, text, rows, blocks,
+                                                       judging.HELD_BACK)))
     judging.no_speedup(ctx, "Fewer, bigger threads do not help either: it is the GIL, "
                             "not the thread count", blocks, serial, can, needs_gil=True)
     return ctx.result()

@@ -371,8 +371,18 @@ def lab(ctx: Context) -> Result:
                               serial)
         judging.speedup(ctx, "Processes speed up the pure loop (joblib processes)", by_joblib,
                         serial)
+        # Without a GIL the threads do run at once, but every step of the loop
+        # calls NumPy on rows of a few hundred bytes, and each call writes to
+        # objects all threads share (the reference counts of the arrays the
+        # rows are views of and of np.sum's machinery): on free-threaded 3.13
+        # two threads of np.sum alone, on rows of their own, ran at 0.9x of one.
+        # Processes share none of it.
         judging.no_speedup(ctx, "Threads don't: the pure loop holds the GIL", by_threads, serial,
-                           can, needs_gil=True)
+                           can, needs_gil=True, without_gil=judging.WithoutGil(
+                               "each tiny NumPy call writes to objects all threads share, so "
+                               "threads gain less than processes",
+                               lambda text: judging.slower(ctx, text, by_threads, by_pool,
+                                                           judging.HELD_BACK)))
         best = min((by_pool, by_threads, by_joblib), key=lambda v: v.seconds)
         judging.faster(ctx, "One compiled kernel call beats every parallel version of the loop "
                             "by far", one_call, best)
