@@ -6,13 +6,17 @@
 # more under pytest-run-parallel, every test in 4 threads at once, to find
 # what is not thread-safe without a GIL. Tests that must run alone are marked
 # thread_unsafe, each with its reason.
-# The normal interpreter of scripts/test.sh (.venv), if there, is named in
-# PARLAB_PYTHONS: the two-interpreter report's test and L6.4 compare with it.
+# python-ft.sh --twin also builds the same release with the GIL (.venv-gil),
+# which L6.4 weighs the free-threaded build against; it and the normal
+# interpreter of scripts/test.sh (.venv), if there, are named in
+# PARLAB_PYTHONS for the two-interpreter report's test and L6.4.
 # Extra arguments go to the first pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=$(bash scripts/python-ft.sh | tail -1)
-[ -x .venv/bin/python ] && export PARLAB_PYTHONS=$PWD/.venv/bin/python
+PY=$(bash scripts/python-ft.sh --twin | tail -1)
+PARLAB_PYTHONS=$PWD/.venv-gil/bin/python
+[ -x .venv/bin/python ] && PARLAB_PYTHONS=$PWD/.venv/bin/python:$PARLAB_PYTHONS
+export PARLAB_PYTHONS
 "$PY" -m pytest -p no:cacheprovider "$@"
 "$PY" -m pytest -p no:cacheprovider -q --parallel-threads=4 \
     tests/test_cdist.py tests/test_montecarlo.py tests/test_counter.py tests/test_trace.py \

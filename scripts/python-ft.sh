@@ -12,12 +12,22 @@
 # rebuild. PARLAB_CACHE moves the cache, PARLAB_FT_VENV the venv (default
 # .venv-ft in the checkout).
 #
-# Prints the venv's python as its last line.
+# With --twin it also builds the same source the same way with the GIL
+# (~/.cache/parlab/python-<version>, as long again the first time) and makes
+# .venv-gil (PARLAB_GIL_VENV) with parlab in it: the normal build L6.4 weighs
+# the free-threaded one against. Another install of that version would not do:
+# pyenv's, for one, is configured --enable-shared, which alone costs a pure-
+# Python loop more than 10%.
+#
+# Prints the free-threaded venv's python as its last line.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 CACHE=${PARLAB_CACHE:-$HOME/.cache/parlab}
 VENV=${PARLAB_FT_VENV:-.venv-ft}
+TWIN_VENV=${PARLAB_GIL_VENV:-.venv-gil}
+TWIN=0
+[ "${1:-}" = --twin ] && TWIN=1
 mkdir -p "$CACHE"
 
 log() { echo "python-ft.sh: $*" >&2; }
@@ -28,6 +38,11 @@ built_prefix() {
         [ -f "$stamp" ] && { dirname "$stamp"; return 0; }
     done
     return 1
+}
+
+# "3.13.15" of an installed build's interpreter $1.
+full_version() {
+    "$1" -c 'import platform; print(platform.python_version())'
 }
 
 # The libraries of the standard library's optional modules (ssl for pip,
@@ -75,36 +90,63 @@ fetch_source() {
     return 1
 }
 
-build_interpreter() {
-    ensure_build_deps
-    local work=$CACHE/build ver prefix
-    rm -rf "$work"
-    ver=$(fetch_source "$work/src")
-    prefix=$CACHE/python-${ver}t
-    log "building CPython $(ls "$work"/src/*.orig.tar.* | sed 's/.*_\(.*\)\.orig.*/\1/') with --disable-gil into $prefix"
-    # Debian's orig tarball is CPython's release tarball: no Debian patch is
-    # needed for a plain --prefix build.
-    tar -xf "$work"/src/python"$ver"_*.orig.tar.* -C "$work"
-    local top
-    top=$(find "$work" -mindepth 1 -maxdepth 1 -type d -iname 'python*' | head -1)
+# Configures, builds and installs the unpacked source $1 into $2, with the
+# extra configure arguments that follow.
+build_into() {
+    local top=$1 prefix=$2 work=$CACHE/build
+    shift 2
+    log "building $(basename "$top") ${*:-with the GIL} into $prefix"
     rm -rf "$prefix"
     # No PGO/LTO (they triple the build time); no test package (the stdlib's
     # own tests are a third of the install and of its byte-compiling).
-    (cd "$top" && ./configure --quiet --disable-gil --prefix="$prefix" --with-ensurepip=install \
+    (cd "$top" && make distclean >/dev/null 2>&1 || true)
+    (cd "$top" && ./configure --quiet "$@" --prefix="$prefix" --with-ensurepip=install \
         --disable-test-modules >"$work/configure.log" 2>&1 \
         || { cat "$work/configure.log"; exit 1; })
     (cd "$top" && make -j"$(nproc)" >"$work/make.log" 2>&1 || { tail -50 "$work/make.log"; exit 1; })
     (cd "$top" && make install >"$work/install.log" 2>&1 || { tail -50 "$work/install.log"; exit 1; })
-    "$prefix/bin/python${ver}t" -c 'import sys, ssl, ctypes, zlib, bz2, lzma, sqlite3; assert not sys._is_gil_enabled()'
-    echo "$ver" > "$prefix/.parlab-built"
+}
+
+# Builds what is missing: the free-threaded interpreter, and with --twin the
+# one with the GIL, from one source, so the two are the same release built
+# the same way (an older free-threaded build is rebuilt beside a new twin).
+build_interpreters() {
+    ensure_build_deps
+    local work=$CACHE/build ver top ft=${1:-} full
+    rm -rf "$work"
+    ver=$(fetch_source "$work/src")
+    tar -xf "$work"/src/python"$ver"_*.orig.tar.* -C "$work"
+    top=$(find "$work" -mindepth 1 -maxdepth 1 -type d -iname 'python*' | head -1)
+    full=$(cd "$top" && grep -o 'PY_VERSION[[:space:]]*"[^"]*"' Include/patchlevel.h | cut -d'"' -f2)
+    # Debian's orig tarball is CPython's release tarball: no Debian patch is
+    # needed for a plain --prefix build.
+    if [ -z "$ft" ] || [ "$(full_version "$ft")" != "$full" ]; then
+        build_into "$top" "$CACHE/python-${ver}t" --disable-gil
+        "$CACHE/python-${ver}t/bin/python${ver}t" -c \
+            'import sys, ssl, ctypes, zlib, bz2, lzma, sqlite3; assert not sys._is_gil_enabled()'
+        echo "$ver" > "$CACHE/python-${ver}t/.parlab-built"
+    fi
+    if [ "$TWIN" = 1 ]; then
+        build_into "$top" "$CACHE/python-$ver"
+        "$CACHE/python-$ver/bin/python$ver" -c \
+            'import sys, ssl, ctypes, zlib, bz2, lzma, sqlite3; assert sys._is_gil_enabled()'
+        echo "$ver" > "$CACHE/python-$ver/.parlab-built"
+    fi
     rm -rf "$work" "$CACHE/apt"
 }
 
 start=$SECONDS
-prefix=$(built_prefix) || { build_interpreter; prefix=$(built_prefix); }
+prefix=$(built_prefix) || { build_interpreters; prefix=$(built_prefix); }
 ver=$(cat "$prefix/.parlab-built")
-log "interpreter $prefix ($((SECONDS - start)) s)"
 PYFT=$prefix/bin/python${ver}t
+if [ "$TWIN" = 1 ] && { [ ! -f "$CACHE/python-$ver/.parlab-built" ] ||
+        [ "$(full_version "$CACHE/python-$ver/bin/python$ver")" != "$(full_version "$PYFT")" ]; }; then
+    build_interpreters "$PYFT"
+    prefix=$(built_prefix)
+    ver=$(cat "$prefix/.parlab-built")
+    PYFT=$prefix/bin/python${ver}t
+fi
+log "interpreter $prefix ($((SECONDS - start)) s)"
 
 [ -x "$VENV/bin/python" ] || "$PYFT" -m venv "$VENV"
 PY=$VENV/bin/python
@@ -124,4 +166,12 @@ PARLAB_WERROR=1 "$PY" -m pip install --quiet -e ".[test-base]" "pytest-run-paral
 "$PY" -m pip check
 "$PY" -c 'import sys, parlab; assert not sys._is_gil_enabled(), "import parlab turned the GIL on"'
 log "venv $VENV ready ($((SECONDS - start)) s)"
+if [ "$TWIN" = 1 ]; then
+    # What a worker of L6.4 imports: parlab and its dependencies.
+    [ -x "$TWIN_VENV/bin/python" ] || "$CACHE/python-$ver/bin/python$ver" -m venv "$TWIN_VENV"
+    "$TWIN_VENV/bin/python" -m pip install --quiet --upgrade pip
+    PARLAB_WERROR=1 "$TWIN_VENV/bin/python" -m pip install --quiet -e .
+    log "venv $TWIN_VENV ready, Python $(full_version "$TWIN_VENV/bin/python") with the GIL" \
+        "($((SECONDS - start)) s)"
+fi
 echo "$PY"

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import parlab
-from parlab.experiments import judging, lecture6, run
+from parlab.experiments import interpreters, judging, lecture6, run
 from parlab.experiments._load import Load
 from parlab.experiments.framework import REGISTRY, Context, Variant
 from parlab.experiments.interpreters import Worker, WorkerError, free_threaded, named_pythons
@@ -216,6 +216,53 @@ def test_l6_runs_here_and_skips_only_what_needs_another_build(id):
         assert skipped.observed.str.contains("not a free-threaded build").any() or id == "L6.4"
         assert not result.table.variant.str.contains("GIL off").any()
     assert parlab.info()["gil_enabled"] is not FREE_THREADED
+
+
+def test_builds_differ_in_words_only_where_more_than_the_gil_differs():
+    twin = {"version": "3.13.15", "options": []}
+    assert lecture6.differences(twin, {"version": "3.13.2", "options": []}) == ""
+    pyenv = {"version": "3.13.0", "options": ["a shared libpython"]}
+    assert lecture6.differences(pyenv, twin) == "a shared libpython only in the normal build"
+    other = lecture6.differences({"version": "3.11.7", "options": ["PGO"]},
+                                 {"version": "3.13.15", "options": ["LTO"]})
+    assert other == ("Python 3.11.7 against 3.13.15; LTO only in the free-threaded build; "
+                     "PGO only in the normal build")
+
+
+def test_build_options_read_how_the_interpreter_was_configured(monkeypatch):
+    config = {"CONFIG_ARGS": "'--enable-shared' '--enable-optimizations'", "PY_ENABLE_SHARED": 1}
+    monkeypatch.setattr(interpreters.sysconfig, "get_config_var", config.get)
+    assert interpreters.build_options() == ["a shared libpython", "PGO"]
+    config.update(CONFIG_ARGS="'--disable-gil' '--with-lto'", PY_ENABLE_SHARED=0)
+    assert interpreters.build_options() == ["LTO"]
+
+
+def _twin() -> str | None:
+    """A named interpreter of the other build, this version, built alike."""
+    here = interpreters.describe()
+    for python in named_pythons():
+        try:
+            with Worker(python) as w:
+                about = w.about
+        except WorkerError:
+            continue
+        pair = (about, here) if FREE_THREADED else (here, about)
+        if about["free_threaded"] != FREE_THREADED and not lecture6.differences(*pair):
+            return python
+    return None
+
+
+def test_l64_weighs_the_builds_when_the_twin_is_named():
+    if _twin() is None:
+        pytest.skip("no build of this version with the other GIL setting, built alike, in "
+                    "PARLAB_PYTHONS (scripts/ci-free-threaded.sh names the one "
+                    "scripts/python-ft.sh --twin builds)")
+    result = run("L6.4", scale="tiny")
+    assert result.table.correct.all()
+    assert result.table.variant.str.contains("normal build").sum() == 2
+    assert result.table.variant.str.contains("free-threaded build").sum() == 4
+    price = result.lessons[result.lessons.lesson.str.startswith("One thread of pure Python")]
+    assert len(price) == 1 and price.verdict.iloc[0] != "skipped", price.observed.tolist()
 
 
 def test_l63_held_calls_never_overlap_in_any_gil_setting():

@@ -36,7 +36,17 @@ def describe() -> dict[str, Any]:
     info = parlab.info()
     return {"python": sys.executable, "version": info["python"],
             "free_threaded": free_threaded(), "gil_enabled": info["gil_enabled"],
-            "held_mode": info["held_mode"]}
+            "held_mode": info["held_mode"], "options": build_options()}
+
+
+def build_options() -> list[str]:
+    """The ways this interpreter was built that change how fast Python runs,
+    besides the GIL: a shared libpython (position-independent, calls through
+    the PLT: pyenv's default), profile-guided and link-time optimisation."""
+    args = sysconfig.get_config_var("CONFIG_ARGS") or ""
+    options = {"a shared libpython": bool(sysconfig.get_config_var("PY_ENABLE_SHARED")),
+               "PGO": "--enable-optimizations" in args, "LTO": "--with-lto" in args}
+    return [option for option, on in options.items() if on]
 
 
 def named_pythons() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import threading
 import time
 
@@ -19,7 +20,7 @@ from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, experiment
 from parlab.experiments.interpreters import Worker, WorkerError, free_threaded, named_pythons
 from parlab.experiments.runners import run_together, split
-from parlab.workloads import tasks
+from parlab.workloads import distance, tasks
 
 LECTURE = "006_python_without_the_gil"
 HERE = f"{__name__}:"
@@ -59,6 +60,18 @@ def compute_serial(tasks_: int, iterations: int) -> list[float]:
 def compute_threads(tasks_: int, iterations: int) -> list[float]:
     """The same loops, one thread each, started together."""
     return run_together([functools.partial(tasks.compute_loop, iterations)] * tasks_)
+
+
+@functools.cache
+def points(m: int, dim: int) -> list[list[float]]:
+    """The points of :func:`matrix_sum`, made once per process (not timed)."""
+    return distance.random_dataset(m, dim)
+
+
+def matrix_sum(m: int, dim: int) -> float:
+    """Lecture 0's pure-Python distance matrix of ``m`` points in ``dim``
+    dimensions, summed: one number comes back through the pipe."""
+    return math.fsum(map(math.fsum, distance.distance_matrix(points(m, dim))))
 
 
 def kernel_serial(tasks_: int, iterations: int) -> list[float]:
@@ -308,62 +321,98 @@ def held_without_gil(ctx: Context) -> Result:
 
 # ---------------------------------------------------------------- L6.4
 
+def minor_version(version: str) -> str:
+    """"3.13" of "3.13.15": builds of one minor version run the same bytecode."""
+    return version.rsplit(".", 1)[0]
+
+
+def differences(normal: dict, free: dict) -> str:
+    """How two builds' versions and build options (interpreters.describe)
+    differ, in words; empty when they are the same release built alike."""
+    said = []
+    if minor_version(normal["version"]) != minor_version(free["version"]):
+        said.append(f"Python {normal['version']} against {free['version']}")
+    for option in sorted(set(normal["options"]) ^ set(free["options"])):
+        where = "normal" if option in normal["options"] else "free-threaded"
+        said.append(f"{option} only in the {where} build")
+    return "; ".join(said)
+
+
 @experiment("L6.4", title="The price: one thread of pure Python on each build",
             lecture=LECTURE,
             shows="Free threading costs single-thread speed: one thread of pure Python "
                   "takes longer on the free-threaded build than on the normal one of the "
-                  "same version, and switching the GIL back on does not win it back. The "
-                  "other build to compare with comes from PARLAB_PYTHONS (reproduce "
-                  "--python sets it).",
-            sizes={"tiny": dict(iterations=20_000), "quick": dict(iterations=1_500_000),
-                   "full": dict(iterations=6_000_000)},
+                  "same version, built the same way, and switching the GIL back on does not "
+                  "win it back. How much depends on the code: lecture 0's distance matrix "
+                  "(calls, a generator, sum and zip) pays more than the compute loop's float "
+                  "arithmetic. The other build to compare with comes from PARLAB_PYTHONS "
+                  "(reproduce --python sets it; scripts/python-ft.sh --twin builds one).",
+            sizes={"tiny": dict(iterations=20_000, m=12, dim=10),
+                   "quick": dict(iterations=1_500_000, m=120, dim=50),
+                   "full": dict(iterations=6_000_000, m=250, dim=100)},
             timer=("one call into a worker process of each interpreter running the pure-"
-                   "Python loop in one thread; the workers are started before timing"))
+                   "Python code in one thread (the points of the matrix made before, in "
+                   "each worker); the workers are started before timing"))
 def single_thread_price(ctx: Context) -> Result:
-    n = ctx.params["iterations"]
-    want = [tasks.compute_loop(n)]
+    p = ctx.params
+    work = {"compute loop": ("compute_serial", (1, p["iterations"]),
+                             [tasks.compute_loop(p["iterations"])]),
+            "distance matrix": ("matrix_sum", (p["m"], p["dim"]), matrix_sum(p["m"], p["dim"]))}
     with contextlib.ExitStack() as stack:
         found = [stack.enter_context(Worker(gil=gil if free_threaded() else None))
                  for gil in gil_settings()]
+        # The other build to compare with: of this version where one is named.
+        others = []
         for python in named_pythons():
             with contextlib.suppress(WorkerError):  # one without parlab: not a candidate
                 with Worker(python) as probe:
-                    other = probe.about["free_threaded"]
-                if other != free_threaded():
-                    found += [stack.enter_context(Worker(python, gil=gil if other else None))
-                              for gil in ([False, True] if other else [None])]
-                    break
+                    if probe.about["free_threaded"] != free_threaded():
+                        others.append((python, probe.about))
+        if others:
+            mine = minor_version(parlab.info()["python"])
+            python, about = min(others, key=lambda o: minor_version(o[1]["version"]) != mine)
+            other = about["free_threaded"]
+            found += [stack.enter_context(Worker(python, gil=gil if other else None))
+                      for gil in ([False, True] if other else [None])]
+        build = {(w.about["free_threaded"], w.about["gil_enabled"]): w for w in found}
 
-        def name(w: Worker) -> str:
+        def name(what: str, w: Worker) -> str:
             a = w.about
             gil = (", GIL off" if not a["gil_enabled"] else ", GIL on (PYTHON_GIL=1)"
                    if a["free_threaded"] else "")
-            build = "free-threaded" if a["free_threaded"] else "normal"
-            return f"one thread, {build} build, Python {a['version']}{gil}"
+            kind = "free-threaded" if a["free_threaded"] else "normal"
+            return f"{what}, one thread, {kind} build, Python {a['version']}{gil}"
 
-        # The same loop in this process: what a worker's round trip adds.
-        here = ctx.plan("one thread, in this process (no worker)",
-                        functools.partial(compute_serial, 1, n), backend="serial",
-                        check=want.__eq__)
-        *measured, _ = ctx.compare(*[
-            ctx.plan(name(w), functools.partial(w.call, HERE + "compute_serial", 1, n),
-                     backend="serial", check=want.__eq__, baseline=not w.about["free_threaded"])
-            for w in found], here)
-        by_build = {(w.about["free_threaded"], w.about["gil_enabled"]): v
-                    for w, v in zip(found, measured)}
-        normal, ft_off, ft_on = (by_build.get(k) for k in ((False, True), (True, False),
-                                                            (True, True)))
-        version = {v: w.about["version"].rsplit(".", 1)[0] for w, v in zip(found, measured)}
+        plans = {}
+        for what, (function, args, want) in work.items():
+            same = want.__eq__ if what == "compute loop" else functools.partial(
+                math.isclose, want, rel_tol=1e-12)  # sum() of floats changed in 3.12
+            # Speedups of each code over its first build (the normal one, if any).
+            first = None
+            for key, w in sorted(build.items()):
+                plans[what, key] = ctx.plan(
+                    name(what, w), functools.partial(w.call, HERE + function, *args),
+                    backend="serial", check=same, speedup_over=first)
+                first = first or plans[what, key]
+            first.speedup_over = first
+            # The same code in this process: what a worker's round trip adds.
+            plans[what, "here"] = ctx.plan(
+                f"{what}, one thread, in this process (no worker)",
+                functools.partial(globals()[function], *args), backend="serial", check=same,
+                speedup_over=first)
+        measured = dict(zip(plans, ctx.compare(*plans.values())))
+        normal, ft_off, ft_on = (measured.get(("distance matrix", k)) for k in (
+            (False, True), (True, False), (True, True)))
         price = ("One thread of pure Python is slower on the free-threaded build than on the "
                  "normal one of the same version")
         if normal is None or ft_off is None:
             missing = "normal" if normal is None else "free-threaded"
             judging.skipped(ctx, price, f"no {missing} build to compare with: name one in "
                                         "PARLAB_PYTHONS, or run reproduce --python PATH")
-        elif version[normal] != version[ft_off]:
-            judging.skipped(ctx, price, f"the normal build is Python {version[normal]}, the "
-                                        f"free-threaded one {version[ft_off]}: across versions "
-                                        "the comparison measures the versions too (see the rows)")
+        elif unlike := differences(build[False, True].about, build[True, False].about):
+            judging.skipped(ctx, price, f"the two builds differ in more than the GIL "
+                                        f"({unlike}): the comparison would measure that too "
+                                        "(see the rows)")
         else:
             judging.slower(ctx, price, ft_off, normal, judging.FREE_THREADING_PRICE)
         back = "Switching the GIL back on (PYTHON_GIL=1) does not make one thread faster: the " \
