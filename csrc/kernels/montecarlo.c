@@ -13,7 +13,7 @@ static inline uint64_t mix64(uint64_t z)
 
 static inline double unit_double(uint64_t bits)
 {
-    return (double)(bits >> 11) * 0x1.0p-53;
+    return (double)(bits >> 11) * PL_TWO_POW_M53;
 }
 
 int64_t pl_count_hits_scalar(uint64_t key, uint64_t start, int64_t n)

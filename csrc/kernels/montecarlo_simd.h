@@ -29,8 +29,8 @@ MC_FN mc_u64 mc_mix64(mc_u64 z)
 /* Lane-wise -1 where the sample whose x output is drawn from state s hits. */
 MC_FN mc_i64 mc_hit(mc_u64 s)
 {
-    const mc_f64 x = MC_TO_DOUBLE(mc_mix64(s) >> 11) * 0x1.0p-53;
-    const mc_f64 y = MC_TO_DOUBLE(mc_mix64(s + PL_GAMMA) >> 11) * 0x1.0p-53;
+    const mc_f64 x = MC_TO_DOUBLE(mc_mix64(s) >> 11) * PL_TWO_POW_M53;
+    const mc_f64 y = MC_TO_DOUBLE(mc_mix64(s + PL_GAMMA) >> 11) * PL_TWO_POW_M53;
     return (mc_i64)(x * x + y * y <= 1.0);
 }
 
