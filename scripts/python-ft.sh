@@ -45,6 +45,16 @@ full_version() {
     "$1" -c 'import platform; print(platform.python_version())'
 }
 
+# Makes the venv $2 of interpreter $1, again if it was made by another one
+# (a newer release built beside the old).
+venv_of() {
+    if [ -x "$2/bin/python" ] && [ "$(full_version "$2/bin/python")" = "$(full_version "$1")" ]; then
+        return 0
+    fi
+    rm -rf "$2"
+    "$1" -m venv "$2"
+}
+
 # The libraries of the standard library's optional modules (ssl for pip,
 # ctypes, zlib, bz2, lzma, sqlite3, readline, uuid, dbm, zstd on 3.14); a
 # missing one only drops that module, so install what is missing when root.
@@ -148,7 +158,7 @@ if [ "$TWIN" = 1 ] && { [ ! -f "$CACHE/python-$ver/.parlab-built" ] ||
 fi
 log "interpreter $prefix ($((SECONDS - start)) s)"
 
-[ -x "$VENV/bin/python" ] || "$PYFT" -m venv "$VENV"
+venv_of "$PYFT" "$VENV"
 PY=$VENV/bin/python
 "$PY" -m pip install --quiet --upgrade pip
 # Every dependency from a free-threaded wheel: some newest releases have
@@ -168,7 +178,7 @@ PARLAB_WERROR=1 "$PY" -m pip install --quiet -e ".[test-base]" "pytest-run-paral
 log "venv $VENV ready ($((SECONDS - start)) s)"
 if [ "$TWIN" = 1 ]; then
     # What a worker of L6.4 imports: parlab and its dependencies.
-    [ -x "$TWIN_VENV/bin/python" ] || "$CACHE/python-$ver/bin/python$ver" -m venv "$TWIN_VENV"
+    venv_of "$CACHE/python-$ver/bin/python$ver" "$TWIN_VENV"
     "$TWIN_VENV/bin/python" -m pip install --quiet --upgrade pip
     PARLAB_WERROR=1 "$TWIN_VENV/bin/python" -m pip install --quiet -e .
     log "venv $TWIN_VENV ready, Python $(full_version "$TWIN_VENV/bin/python") with the GIL" \
