@@ -33,8 +33,8 @@ import parlab
 from parlab import _trace_export
 from parlab._info import gil_enabled
 from parlab.experiments import judging
-from parlab.experiments._load import Load, LoadMeter
-from parlab.experiments.framework import (EXTRA_TIME, MAX_ROUNDS, REPEATS, probe_runs,
+from parlab.experiments._load import Load
+from parlab.experiments.framework import (MAX_ROUNDS, REPEATS, Rounds, probe_runs, timed,
                                           usable_cores)
 
 # What %speedup prints for each verdict, in the lessons' words.
@@ -189,28 +189,15 @@ def sample(alone: Callable[[], float], together: Callable[[], float], n: int, co
     ones, then one more at a time while the statistics are not settled, up to
     ``max_rounds`` and :data:`~parlab.experiments.framework.EXTRA_TIME` times the
     first rounds' time."""
-    s = Samples(n, load=Load(cores=cores))
     probe_serial, probe_threads = probe_runs(n)
-
-    def rounds(k: int) -> float:
-        t0 = time.perf_counter()
-        with LoadMeter(cores) as meter:
-            for _ in range(k):
-                s.alone.append(alone())
-                s.together.append(together())
-                for run, times in ((probe_serial, s.probe_serial),
-                                   (probe_threads, s.probe_threads)):
-                    start = time.perf_counter()
-                    run()
-                    times.append(time.perf_counter() - start)
-        s.load = s.load + meter.load
-        return time.perf_counter() - t0
-
-    budget = EXTRA_TIME * rounds(min(REPEATS["quick"], max_rounds))
+    rounds = Rounds([alone, together, timed(probe_serial), timed(probe_threads)], cores)
+    s = Samples(n, *rounds.times)  # the lists the rounds append to
+    rounds.run(min(REPEATS["quick"], max_rounds))
     need = judging.needed_speedup_for(n, cores)
-    while (len(s.alone) < max_rounds and budget > 0
+    while (rounds.may_add(max_rounds)
            and not judging.decide_speedup(s.together, s.one_after_another, need).settled):
-        budget -= rounds(1)
+        rounds.run(1)
+    s.load = rounds.load
     return s
 
 

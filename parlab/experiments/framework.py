@@ -212,44 +212,87 @@ class Variant:
         return over.seconds / self.seconds
 
 
+def timed(fn: Callable[[], Any]) -> Callable[[], float]:
+    """``fn`` as a run of :class:`Rounds`: calls it, returns the seconds it took."""
+    def run() -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    return run
+
+
+class Rounds:
+    """Runs measured interleaved, round after round (A B A B ...), with the
+    machine's load metered over the rounds. Each run returns the seconds it
+    took (:func:`timed` makes one of any callable). The first call sets the
+    budget of later rounds: :data:`EXTRA_TIME` times its time. What an
+    experiment's comparison and ``%speedup`` both measure with."""
+
+    def __init__(self, runs: "list[Callable[[], float]]", cores: int):
+        self.runs = runs
+        self.cores = cores
+        self.times: list[list[float]] = [[] for _ in runs]
+        self.load = Load(cores=cores)
+        self.rounds = 0
+        self.budget_s = math.inf
+
+    def run(self, rounds: int,
+            around: "Callable[[int, bool], contextlib.AbstractContextManager] | None" = None
+            ) -> Load:
+        """``rounds`` more rounds; ``around(i, last)``, if given, wraps run
+        ``i`` of each round (``last``: in the last of these rounds). Returns
+        the load they met."""
+        # One window for the rounds: the kernel counts CPU time in 10 ms
+        # ticks, too coarse to read around each short run.
+        t0 = time.perf_counter()
+        with LoadMeter(self.cores) as meter:
+            for r in range(rounds):
+                for i, run in enumerate(self.runs):
+                    with around(i, r == rounds - 1) if around else contextlib.nullcontext():
+                        self.times[i].append(run())
+        spent = time.perf_counter() - t0
+        self.rounds += rounds
+        self.load = self.load + meter.load
+        self.budget_s = EXTRA_TIME * spent if self.budget_s == math.inf else self.budget_s - spent
+        return meter.load
+
+    def may_add(self, max_rounds: int) -> bool:
+        """Whether one more round fits: fewer than ``max_rounds`` so far, budget left."""
+        return self.rounds < max_rounds and self.budget_s > 0
+
+
 class Comparison:
-    """Plans measured interleaved, round after round (A B A B ...), with the
-    machine's load metered over every round; the variants they became are
-    updated in place as rounds are added."""
+    """Plans measured in :class:`Rounds`, each plan's last output kept in it;
+    the variants they became are updated in place as rounds are added."""
 
     def __init__(self, ctx: "Context", plans: "list[Plan]"):
         self.ctx = ctx
         self.plans = plans
-        self.times: list[list[float]] = [[] for _ in plans]
+        self.rounds = Rounds([timed(functools.partial(self._call, p)) for p in plans], ctx.cores)
         self.variants: list[Variant] = []
-        self.load = Load(cores=ctx.cores)
-        self.rounds = 0
-        self.budget_s = math.inf
+
+    @staticmethod
+    def _call(plan: "Plan") -> None:
+        plan.output = plan.fn()
+
+    @property
+    def times(self) -> list[list[float]]:
+        return self.rounds.times
+
+    @property
+    def load(self) -> Load:
+        return self.rounds.load
 
     def run(self, rounds: int, trace_last: bool = False) -> None:
-        # One window for the rounds: the kernel counts CPU time in 10 ms
-        # ticks, too coarse to read around each short run.
-        t0 = time.perf_counter()
-        with LoadMeter(self.ctx.cores) as meter:
-            for r in range(rounds):
-                for i, p in enumerate(self.plans):
-                    with self.ctx._maybe_trace(p.name, p.trace and trace_last
-                                               and r == rounds - 1):
-                        start = time.perf_counter()
-                        p.output = p.fn()
-                        self.times[i].append(time.perf_counter() - start)
-        self.rounds += rounds
-        self.load = self.load + meter.load
-        self.ctx.load = self.ctx.load + meter.load
-        if self.budget_s == math.inf:
-            self.budget_s = EXTRA_TIME * (time.perf_counter() - t0)
-        else:
-            self.budget_s -= time.perf_counter() - t0
+        plans = self.plans
+        load = self.rounds.run(rounds, lambda i, last: self.ctx._maybe_trace(
+            plans[i].name, plans[i].trace and trace_last and last))
+        self.ctx.load = self.ctx.load + load
         for v, times in zip(self.variants, self.times):
             v.seconds, v.load = statistics.median(times), self.load
 
     def more(self) -> bool:
-        if self.rounds >= MAX_ROUNDS[self.ctx.scale] or self.budget_s <= 0:
+        if not self.rounds.may_add(MAX_ROUNDS[self.ctx.scale]):
             return False
         self.run(1)
         return True
