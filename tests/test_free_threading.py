@@ -240,14 +240,8 @@ def test_build_options_read_how_the_interpreter_was_configured(monkeypatch):
 def _twin() -> str | None:
     """A named interpreter of the other build, this version, built alike."""
     here = interpreters.describe()
-    for python in named_pythons():
-        try:
-            with Worker(python) as w:
-                about = w.about
-        except WorkerError:
-            continue
-        pair = (about, here) if FREE_THREADED else (here, about)
-        if about["free_threaded"] != FREE_THREADED and not lecture6.differences(*pair):
+    for python, about in interpreters.other_builds():
+        if not lecture6.differences(*((about, here) if FREE_THREADED else (here, about))):
             return python
     return None
 

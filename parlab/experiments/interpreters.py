@@ -11,6 +11,7 @@ needs parlab installed.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -124,6 +125,19 @@ class Worker:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def other_builds() -> list[tuple[str, dict[str, Any]]]:
+    """The interpreters ``PARLAB_PYTHONS`` names whose build is not this one's
+    (free-threaded or not), each with its :func:`describe`; one without parlab
+    is no candidate."""
+    found = []
+    for python in named_pythons():
+        with contextlib.suppress(WorkerError):
+            with Worker(python) as probe:
+                if probe.about["free_threaded"] != free_threaded():
+                    found.append((python, probe.about))
+    return found
 
 
 def serve() -> None:

@@ -18,7 +18,7 @@ import time
 import parlab
 from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, experiment
-from parlab.experiments.interpreters import Worker, WorkerError, free_threaded, named_pythons
+from parlab.experiments.interpreters import Worker, free_threaded, other_builds
 from parlab.experiments.runners import run_together, split
 from parlab.workloads import distance, tasks
 
@@ -355,19 +355,18 @@ def differences(normal: dict, free: dict) -> str:
                    "each worker); the workers are started before timing"))
 def single_thread_price(ctx: Context) -> Result:
     p = ctx.params
-    work = {"compute loop": ("compute_serial", (1, p["iterations"]),
-                             [tasks.compute_loop(p["iterations"])]),
-            "distance matrix": ("matrix_sum", (p["m"], p["dim"]), matrix_sum(p["m"], p["dim"]))}
+    # What each worker runs, its arguments, and the check of its output.
+    matrix = matrix_sum(p["m"], p["dim"])
+    work = {"compute loop": (compute_serial, (1, p["iterations"]),
+                             [tasks.compute_loop(p["iterations"])].__eq__),
+            "distance matrix": (matrix_sum, (p["m"], p["dim"]),
+                                # sum() of floats rounds differently since 3.12
+                                functools.partial(math.isclose, matrix, rel_tol=1e-12))}
     with contextlib.ExitStack() as stack:
         found = [stack.enter_context(Worker(gil=gil if free_threaded() else None))
                  for gil in gil_settings()]
         # The other build to compare with: of this version where one is named.
-        others = []
-        for python in named_pythons():
-            with contextlib.suppress(WorkerError):  # one without parlab: not a candidate
-                with Worker(python) as probe:
-                    if probe.about["free_threaded"] != free_threaded():
-                        others.append((python, probe.about))
+        others = other_builds()
         if others:
             mine = minor_version(parlab.info()["python"])
             python, about = min(others, key=lambda o: minor_version(o[1]["version"]) != mine)
@@ -384,21 +383,19 @@ def single_thread_price(ctx: Context) -> Result:
             return f"{what}, one thread, {kind} build, Python {a['version']}{gil}"
 
         plans = {}
-        for what, (function, args, want) in work.items():
-            same = want.__eq__ if what == "compute loop" else functools.partial(
-                math.isclose, want, rel_tol=1e-12)  # sum() of floats changed in 3.12
+        for what, (function, args, same) in work.items():
             # Speedups of each code over its first build (the normal one, if any).
             first = None
             for key, w in sorted(build.items()):
                 plans[what, key] = ctx.plan(
-                    name(what, w), functools.partial(w.call, HERE + function, *args),
+                    name(what, w), functools.partial(w.call, HERE + function.__name__, *args),
                     backend="serial", check=same, speedup_over=first)
                 first = first or plans[what, key]
             first.speedup_over = first
             # The same code in this process: what a worker's round trip adds.
             plans[what, "here"] = ctx.plan(
                 f"{what}, one thread, in this process (no worker)",
-                functools.partial(globals()[function], *args), backend="serial", check=same,
+                functools.partial(function, *args), backend="serial", check=same,
                 speedup_over=first)
         measured = dict(zip(plans, ctx.compare(*plans.values())))
         normal, ft_off, ft_on = (measured.get(("distance matrix", k)) for k in (
