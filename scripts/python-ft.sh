@@ -100,48 +100,45 @@ fetch_source() {
     return 1
 }
 
-# Configures, builds and installs the unpacked source $1 into $2, with the
-# extra configure arguments that follow.
+# Configures, builds and installs the unpacked source $1 of CPython $2 (the
+# major.minor) into $CACHE/python-$2$3: free-threaded where $3 is "t", with the
+# GIL where it is empty. Checks the optional modules and the GIL, then stamps
+# the install finished.
 build_into() {
-    local top=$1 prefix=$2 work=$CACHE/build
-    shift 2
-    log "building $(basename "$top") ${*:-with the GIL} into $prefix"
+    local top=$1 ver=$2 t=$3 work=$CACHE/build prefix=$CACHE/python-$2$3 gil=()
+    [ "$t" = t ] && gil=(--disable-gil)
+    log "building $(basename "$top") ${gil[*]:-with the GIL} into $prefix"
     rm -rf "$prefix"
     # No PGO/LTO (they triple the build time); no test package (the stdlib's
     # own tests are a third of the install and of its byte-compiling).
     (cd "$top" && make distclean >/dev/null 2>&1 || true)
-    (cd "$top" && ./configure --quiet "$@" --prefix="$prefix" --with-ensurepip=install \
+    (cd "$top" && ./configure --quiet "${gil[@]}" --prefix="$prefix" --with-ensurepip=install \
         --disable-test-modules >"$work/configure.log" 2>&1 \
         || { cat "$work/configure.log"; exit 1; })
     (cd "$top" && make -j"$(nproc)" >"$work/make.log" 2>&1 || { tail -50 "$work/make.log"; exit 1; })
     (cd "$top" && make install >"$work/install.log" 2>&1 || { tail -50 "$work/install.log"; exit 1; })
+    "$prefix/bin/python$ver$t" -c "import sys, ssl, ctypes, zlib, bz2, lzma, sqlite3
+assert sys._is_gil_enabled() == ('$t' != 't')"
+    echo "$ver" > "$prefix/.parlab-built"
 }
 
 # Builds what is missing: the free-threaded interpreter, and with --twin the
 # one with the GIL, from one source, so the two are the same release built
-# the same way (an older free-threaded build is rebuilt beside a new twin).
+# the same way (an older free-threaded build, $1, is rebuilt beside a new twin).
 build_interpreters() {
     ensure_build_deps
     local work=$CACHE/build ver top ft=${1:-} full
     rm -rf "$work"
     ver=$(fetch_source "$work/src")
+    # Debian's orig tarball is CPython's release tarball: no Debian patch is
+    # needed for a plain --prefix build.
     tar -xf "$work"/src/python"$ver"_*.orig.tar.* -C "$work"
     top=$(find "$work" -mindepth 1 -maxdepth 1 -type d -iname 'python*' | head -1)
     full=$(cd "$top" && grep -o 'PY_VERSION[[:space:]]*"[^"]*"' Include/patchlevel.h | cut -d'"' -f2)
-    # Debian's orig tarball is CPython's release tarball: no Debian patch is
-    # needed for a plain --prefix build.
     if [ -z "$ft" ] || [ "$(full_version "$ft")" != "$full" ]; then
-        build_into "$top" "$CACHE/python-${ver}t" --disable-gil
-        "$CACHE/python-${ver}t/bin/python${ver}t" -c \
-            'import sys, ssl, ctypes, zlib, bz2, lzma, sqlite3; assert not sys._is_gil_enabled()'
-        echo "$ver" > "$CACHE/python-${ver}t/.parlab-built"
+        build_into "$top" "$ver" t
     fi
-    if [ "$TWIN" = 1 ]; then
-        build_into "$top" "$CACHE/python-$ver"
-        "$CACHE/python-$ver/bin/python$ver" -c \
-            'import sys, ssl, ctypes, zlib, bz2, lzma, sqlite3; assert sys._is_gil_enabled()'
-        echo "$ver" > "$CACHE/python-$ver/.parlab-built"
-    fi
+    [ "$TWIN" = 1 ] && build_into "$top" "$ver" ""
     rm -rf "$work" "$CACHE/apt"
 }
 
