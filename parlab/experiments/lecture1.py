@@ -378,9 +378,9 @@ def lab(ctx: Context) -> Result:
                         serial)
         # Without a GIL the threads do run at once, but every step of the loop
         # calls NumPy on rows of a few hundred bytes, and each call writes to
-        # objects all threads share (the reference counts of the arrays the
-        # rows are views of and of np.sum's machinery): on free-threaded 3.13
-        # two threads of np.sum alone, on rows of their own, ran at 0.9x of one.
+        # state all threads share (the reference counts of the arrays the rows
+        # are views of, and whatever np.sum touches inside): on free-threaded
+        # 3.13 two threads of np.sum alone, on rows of their own, ran at 0.9x of one.
         # Processes share none of it.
         judging.no_speedup(ctx, "Threads don't: the pure loop holds the GIL", by_threads, serial,
                            can, needs_gil=True, without_gil=judging.WithoutGil(
