@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="also run the experiments under this interpreter (it needs parlab "
                           "installed; repeat for more): one report, a verdict column per "
                           "interpreter, e.g. a free-threaded build beside this one")
+    rep.add_argument("--cores", metavar="N", type=int,
+                     help="run on N of the usable cores only (the process and every worker "
+                          "it starts), to show the lessons on a smaller machine; Linux "
+                          "(os.sched_setaffinity). Default: all usable cores")
     rep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                      help="run the Dask experiments (L5.x) on this running cluster instead of "
                           "a LocalCluster of their own; its workers must have parlab installed")
@@ -106,6 +110,13 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     except ValueError as exc:  # a bad PARLAB_SCALE: one message, not one per experiment
         parser.error(str(exc))
     ids = _select(parser, args.only)
+    if args.cores is not None:
+        from parlab._cores import check_cores
+
+        try:
+            check_cores(args.cores, "--cores")
+        except (TypeError, ValueError) as exc:
+            parser.error(str(exc))
     if args.scheduler:
         _use_scheduler(parser, args.scheduler)
     pythons = [_check_python(parser, p) for p in args.python]
@@ -117,12 +128,20 @@ def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     import matplotlib
 
     matplotlib.use("Agg")
+    from parlab._cores import restricted
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with restricted(args.cores, "--cores"):
+        return _run_and_report(args, scale, ids, pythons)
+
+
+def _run_and_report(args: argparse.Namespace, scale: str, ids: list[str],
+                    pythons: list[str]) -> int:
     from tqdm import tqdm
 
     from parlab import report
     from parlab.experiments import run
 
-    args.out.mkdir(parents=True, exist_ok=True)
     results, failures = [], {}
     start = time.perf_counter()
     # disable=None: a bar on a terminal, nothing in logs and pipes.

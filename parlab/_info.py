@@ -8,6 +8,7 @@ import sys
 import numpy
 
 from parlab import _core
+from parlab._cores import usable_cores
 from parlab._version import __version__
 
 
@@ -18,9 +19,13 @@ def gil_enabled() -> bool:
 
 
 def info() -> dict:
-    """Versions of parlab, Python and NumPy, the C compiler, the CPU count,
+    """Versions of parlab, Python and NumPy, the C compiler, the cores,
     whether the GIL is enabled, what ``release_gil=False`` means here and the
     SIMD path the kernels use.
+
+    cores: the cores this process may run on (its affinity mask): what every
+        verdict and worker count uses. cpu_count: the machine's, usable or
+        not (they differ in a container or under ``taskset``).
 
     held_mode: "gil" when held calls keep the GIL; "emulated" while there is
         none (free-threaded CPython with its GIL off), where held calls take
@@ -36,6 +41,7 @@ def info() -> dict:
         "python_implementation": platform.python_implementation(),
         "numpy": numpy.__version__,
         "compiler": _core.COMPILER,
+        "cores": usable_cores(),
         "cpu_count": os.cpu_count(),
         "gil_enabled": gil_enabled(),
         "held_mode": _core._held_mode(),

@@ -15,6 +15,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from parlab._cores import describe_cores
 from parlab._info import info
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def chrome_trace(tr: "Trace", name: str | None = None) -> dict[str, Any]:
     meta: list[dict[str, Any]] = [
         {"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": title}},
         {"ph": "M", "name": "process_labels", "pid": pid, "tid": 0, "args": {"labels": (
-            f"Python {machine['python']}, {machine['cpu_count']} cores, "
+            f"Python {machine['python']}, {describe_cores(machine['cores'])}, "
             f"GIL {'on' if machine['gil_enabled'] else 'off'}, simd {machine['simd']}")}},
     ]
     for k, seq in enumerate(dict.fromkeys(int(s) for s in ev.thread_seq)):

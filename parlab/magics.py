@@ -31,11 +31,11 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 import parlab
 from parlab import _trace_export
+from parlab._cores import describe_cores, usable_cores
 from parlab._info import gil_enabled
 from parlab.experiments import judging
 from parlab.experiments._load import Load
-from parlab.experiments.framework import (MAX_ROUNDS, REPEATS, Rounds, probe_runs, timed,
-                                          usable_cores)
+from parlab.experiments.framework import MAX_ROUNDS, REPEATS, Rounds, probe_runs, timed
 
 # What %speedup prints for each verdict, in the lessons' words.
 THREAD_VERDICTS = {
@@ -431,7 +431,7 @@ class ParlabMagics(Magics):
             state = f"GIL {'enabled' if check() else 'disabled'} (sys._is_gil_enabled() is {check()})"
         info = parlab.info()
         print(f"{state}; switch interval {sys.getswitchinterval() * 1e3:g} ms; "
-              f"{info['cpu_count']} cores ({usable_cores()} usable); "
+              f"{describe_cores(info['cores'])}; "
               f"held_mode {info['held_mode']}; simd {info['simd']}")
 
 

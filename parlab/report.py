@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 import parlab
+from parlab._cores import describe_cores
 from parlab.experiments import LESSON_COLUMNS, SAMPLE_COLUMNS, TABLE_COLUMNS, VERDICTS, Result, catalog
 
 
@@ -36,7 +37,7 @@ def machine_description() -> dict[str, str]:
     info = parlab.info()
     return {
         "CPU": cpu_model(),
-        "cores": str(info["cpu_count"] or 1),
+        "cores": describe_cores(info["cores"]),
         "Python": f"{info['python_implementation']} {info['python']}",
         "GIL": "enabled" if info["gil_enabled"] else "disabled (free-threaded)",
         "NumPy": info["numpy"],

@@ -16,6 +16,8 @@ from typing import Any, Callable
 import pytest
 from hypothesis import HealthCheck, settings
 
+from parlab._cores import usable_cores  # noqa: F401  (for the test modules)
+
 # Hypothesis profiles, picked with PARLAB_HYPOTHESIS (see the README):
 # "ci" (the default) runs 200 examples per property, over 2,000 in all;
 # "thorough" runs 10,000 per property, over 10**5 in all.
@@ -79,13 +81,6 @@ def run_threaded(fn: Callable[[int], Any], n_threads: int, *,
         if exc is not None:
             raise exc
     return results
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def timed(call: Callable[[], Any]) -> tuple[float, float, Any]:

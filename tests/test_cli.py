@@ -14,6 +14,7 @@ import pytest
 import parlab
 import parlab.experiments
 from parlab import report
+from parlab._cores import describe_cores
 from parlab.__main__ import main
 from parlab.experiments import LESSON_COLUMNS, TABLE_COLUMNS, catalog
 
@@ -58,7 +59,7 @@ def test_report_describes_the_machine_and_the_run(reproduced):
     out, _ = reproduced
     text = (out / "report.md").read_text()
     assert report.cpu_model() in text
-    assert f"cores: {os.cpu_count()}" in text
+    assert f"cores: {describe_cores()}" in text
     assert platform.python_version() in text
     assert f"parlab: {parlab.__version__}" in text
     assert "scale: tiny" in text and "wall time:" in text
@@ -121,7 +122,7 @@ def test_wrong_output_fails_the_run(tmp_path, monkeypatch, capsys):
 
 def test_machine_description_has_the_basics():
     machine = report.machine_description()
-    assert machine["cores"] == str(os.cpu_count())
+    assert machine["cores"] == describe_cores()
     assert machine["parlab"] == parlab.__version__
     assert machine["CPU"]
     assert machine["process start method"] in multiprocessing.get_all_start_methods()

@@ -18,6 +18,7 @@ import parlab
 import trace_events
 from conftest import usable_cores
 from parlab.experiments._load import Load
+from parlab._cores import describe_cores
 from parlab._info import gil_enabled
 from parlab.magics import (INCONCLUSIVE, NO_GIL_VERDICTS, THREAD_VERDICTS, Samples, sample,
                            speedup_verdict)
@@ -224,7 +225,7 @@ def test_gil_prints_its_fields(kernel):
     state = "GIL enabled" if check is None or check() else "GIL disabled"
     assert out.startswith(state)
     assert f"switch interval {sys.getswitchinterval() * 1e3:g} ms" in out
-    assert f"{os.cpu_count()} cores ({usable_cores()} usable)" in out
+    assert f"; {describe_cores()};" in out
     assert f"held_mode {info['held_mode']}" in out and f"simd {info['simd']}" in out
     assert len(out.strip().splitlines()) == 1
 

@@ -1,7 +1,7 @@
 """How busy the rest of the machine was while an experiment measured.
 
 A speedup needs free cores. :class:`LoadMeter` reads, around each measured
-stretch, the CPU time the whole machine spent (``/proc/stat`` through psutil)
+stretch, the CPU time the usable cores spent (``/proc/stat`` through psutil)
 and the CPU time of this process and its descendants; the difference is what
 other programs took. Steal time (a hypervisor giving our virtual CPUs to
 someone else) counts as taken too.
@@ -12,6 +12,8 @@ import dataclasses
 import time
 
 import psutil
+
+from parlab._cores import usable_cpu_ids
 
 # Fields of psutil.cpu_times() that are not work done on the machine's behalf
 # (guest time is already inside user time on Linux).
@@ -61,10 +63,14 @@ def _own_cpu_s() -> float:
 
 
 def _machine_cpu_s() -> tuple[float, float]:
-    """(busy, steal) CPU seconds of the whole machine since boot."""
-    t = psutil.cpu_times()
-    busy = sum(v for k, v in t._asdict().items() if k not in _NOT_BUSY)
-    return busy, getattr(t, "steal", 0.0)
+    """(busy, steal) CPU seconds since boot of the CPUs this process may run
+    on: a program busy on a core outside the affinity mask takes nothing from us."""
+    ids = usable_cpu_ids()
+    per_cpu = psutil.cpu_times(percpu=True)
+    if ids is not None and max(ids) < len(per_cpu):
+        per_cpu = [per_cpu[i] for i in ids]
+    busy = sum(v for t in per_cpu for k, v in t._asdict().items() if k not in _NOT_BUSY)
+    return busy, sum(getattr(t, "steal", 0.0) for t in per_cpu)
 
 
 class LoadMeter:

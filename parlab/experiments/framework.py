@@ -26,6 +26,7 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+from parlab._cores import restricted, usable_cores
 from parlab.experiments._load import Load, LoadMeter
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ EXTRA_TIME = 3.0
 # The capacity probe: released cpu_work, this many seconds of it per round,
 # run serially and split over the threads of the comparison (judging.py).
 PROBE_S = 0.02
+# "More workers than cores": this many per core (the lecture: 40 on 8 cores).
+OVERSUBSCRIBE = 4
+# Work split over the cores comes in at least this many tasks per core.
+TASKS_PER_CORE = 2
 MATCHES_REFERENCE = "matches the reference"
 # What the report calls each lecture, by the number its file name starts with.
 LECTURE_TITLES = {
@@ -134,13 +139,6 @@ def default_scale() -> str:
 def lecture_title(lecture: str) -> str:
     """The title of a lecture file (``"000_....txt"``), or the name itself if unknown."""
     return LECTURE_TITLES.get(lecture.split("_", 1)[0], lecture)
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------- variants and lessons
@@ -398,6 +396,17 @@ class Context:
             counts.add(oversubscribe)
         return sorted(counts)
 
+    @property
+    def oversubscribed(self) -> int:
+        """A worker count well above the cores, whatever their number."""
+        return OVERSUBSCRIBE * self.cores
+
+    def task_count(self, at_least: int) -> int:
+        """How many tasks to split work into: ``at_least``, and enough that
+        every core gets :data:`TASKS_PER_CORE` of them, so that no core idles
+        at the end while another finishes a task."""
+        return max(at_least, TASKS_PER_CORE * self.cores)
+
     def plan(self, name: str, fn: Callable[[], Any], *, backend: str, workers: int = 1,
              release_gil: bool | None = None, check: Callable[[Any], bool] | None = None,
              expected: str = MATCHES_REFERENCE, baseline: bool = False, trace: bool = False,
@@ -551,15 +560,19 @@ def _id_key(id: str) -> tuple[int, ...]:
     return tuple(int(p) for p in id.lstrip("L").split("."))
 
 
-def run(id: str, *, scale: str | None = None, start_method: str | None = None) -> Result:
-    """Run one experiment by id (``"L0.6"``) at ``scale`` (tiny, quick or full)."""
+def run(id: str, *, scale: str | None = None, start_method: str | None = None,
+        cores: int | None = None) -> Result:
+    """Run one experiment by id (``"L0.6"``) at ``scale`` (tiny, quick or full);
+    with ``cores``, on that many of the usable cores only (the process and the
+    workers it starts), the affinity it had given back when it returns."""
     if id not in REGISTRY:
         ids = sorted(REGISTRY, key=_id_key)
         raise ValueError(f"unknown experiment {id!r}; choose from {', '.join(ids)}")
     spec = REGISTRY[id]
-    ctx = Context(spec, check_scale(scale) if scale is not None else default_scale(),
-                  start_method)
-    t0 = time.perf_counter()
-    result = spec.func(ctx)
-    result.wall_s = time.perf_counter() - t0
+    scale = check_scale(scale) if scale is not None else default_scale()
+    with restricted(cores):
+        ctx = Context(spec, scale, start_method)
+        t0 = time.perf_counter()
+        result = spec.func(ctx)
+        result.wall_s = time.perf_counter() - t0
     return result

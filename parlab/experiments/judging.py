@@ -70,8 +70,16 @@ BUSY_SHARE = 0.1
 FAR_FASTER = 10.0
 # n tasks run one after the other take between these multiples of n times one task.
 SERIAL_LOW, SERIAL_HIGH = 0.8, 1.25
-# A crowd of threads on one lock is "far slower" than one thread beyond this factor.
+# A crowd of pure-Python threads on one lock is "far slower" than one thread
+# beyond this factor: each hand-over of the lock waits for the GIL too.
 CROWD_SLOWER = 3.0
+# A crowd of threads that release the GIL, on parlab's Counter lock, beyond this
+# factor. What a contended lock costs depends on the CPU and the lock: from
+# 1.97x (fastest runs; 3.27x by the medians) on a 2-core Emerald Rapids Xeon to
+# more than 3x on a Sapphire Rapids one, so "far" is half as long again. On
+# one core, where the lock cannot contend, the crowd took 1.46x, nearly all of
+# it starting the threads: L3.3 skips it there.
+LOCK_CROWD_SLOWER = 1.5
 # Double buffering hides most of the reading time: more than this speedup (ideal 2x).
 PIPELINE_GAIN = 1.3
 # "Best at the core count": within this factor of the fastest thread count.
@@ -252,6 +260,12 @@ def skipped(ctx: Context, text: str, reason: str) -> Lesson:
     return ctx.lesson(text, "skipped", reason)
 
 
+def skipped_with(ctx: Context, text: str, paired: Lesson) -> Lesson:
+    """A lesson that counts only beside ``paired``, skipped because that was:
+    for the same reason (one core, a missing package)."""
+    return skipped(ctx, text, f"skipped with \"{paired.text}\": {paired.observed}")
+
+
 def timing(ctx: Context, text: str, ok: bool, observed: str, *variants: Variant) -> Lesson:
     """A lesson about time whose test the experiment computed itself (``ok``):
     a failure counts only while the machine was quiet and every variant's
@@ -361,6 +375,8 @@ def no_speedup(ctx: Context, text: str, variant: Variant, over: Variant,
         else:
             lesson = speedup(ctx, text, variant, over)
         return _gil_claim(ctx, lesson, without_gil)
+    if paired.verdict == "skipped":
+        return skipped_with(ctx, text, paired)
     found, observed = verdict(ctx, lambda: decide(
         over.times, variant.times, NO_SPEEDUP, above=False, basis="median",
         names=(over.name, variant.name)), variant, over)
@@ -387,6 +403,8 @@ def slower(ctx: Context, text: str, slow: Variant, fast: Variant, factor: float,
     bigger work) it counts only when that holds: a parallel run that is slow
     for any reason would show it too.
     """
+    if paired is not None and paired.verdict == "skipped":
+        return skipped_with(ctx, text, paired)
     found, observed = verdict(ctx, lambda: decide(
         slow.times, fast.times, factor, what=f" the time of \"{fast.name}\"",
         names=(slow.name, fast.name)), slow, fast)
@@ -422,6 +440,8 @@ def oversubscribed(ctx: Context, text: str, variant: Variant, at_cores: Variant,
     """``variant`` (more workers than cores) takes at least ``at_least`` times the
     time of ``at_cores``; counts only when ``paired`` (``at_cores`` speeds up) holds.
     A claim of no gain: judged from the medians."""
+    if paired.verdict == "skipped":
+        return skipped_with(ctx, text, paired)
     if not paired.holds:
         ratio = variant.seconds / at_cores.seconds
         return ctx.lesson(text, "inconclusive",

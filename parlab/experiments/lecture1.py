@@ -120,8 +120,9 @@ def root_sum_between(start: int, stop: int) -> float:
                   "started, every worker running, before timing.")
 def pool_map_experiment(ctx: Context) -> Result:
     p = ctx.params
-    chunks = np.array_split(np.arange(p["n"]), p["chunks"])
-    bounds = row_bounds(p["n"], p["chunks"])
+    n_chunks = ctx.task_count(p["chunks"])
+    chunks = np.array_split(np.arange(p["n"]), n_chunks)
+    bounds = row_bounds(p["n"], n_chunks)
     # sqrt(i ** 2) == i exactly here, so integer sums are an independent reference.
     expected = [float(sum(range(a, b))) for a, b in bounds]
     c = ctx.cores
@@ -148,18 +149,22 @@ def pool_map_experiment(ctx: Context) -> Result:
 
 # ---------------------------------------------------------------- L1.2
 
+# "samples" and "pure_samples" are per task on a machine of up to 5 cores;
+# on more, the same work is split into 2 tasks per core (monte_carlo_params).
 MONTE_CARLO_SIZES = {
-    "tiny": dict(tasks=10, samples=100_000, pure_samples=2_000, seed=2024, oversubscribe=4),
-    "quick": dict(tasks=10, samples=30_000_000, pure_samples=500_000, seed=2024,
-                  oversubscribe=8),
-    "full": dict(tasks=10, samples=100_000_000, pure_samples=1_000_000, seed=2024,
-                 oversubscribe=40),
+    "tiny": dict(tasks=10, samples=100_000, pure_samples=2_000, seed=2024),
+    "quick": dict(tasks=10, samples=30_000_000, pure_samples=500_000, seed=2024),
+    "full": dict(tasks=10, samples=100_000_000, pure_samples=1_000_000, seed=2024),
 }
 
 
-def oversubscribed_count(ctx: Context) -> int:
-    # Well above the core count whatever the machine (the lecture: 40 on 8 cores).
-    return max(ctx.params["oversubscribe"], 2 * ctx.cores)
+def spread_over_cores(ctx: Context) -> None:
+    """Split the experiment's work into enough tasks for every core (ten
+    tasks leave cores idle on a machine of more than ten); the same work."""
+    p = ctx.params
+    tasks = ctx.task_count(p["tasks"])
+    p.update(samples=p["samples"] * p["tasks"] // tasks,
+             pure_samples=p["pure_samples"] * p["tasks"] // tasks, tasks=tasks)
 
 
 def starmap_runner(pool) -> Callable:
@@ -180,7 +185,8 @@ def starmap_runner(pool) -> Callable:
                   "(or the tasks in a loop); every pool is started, all its workers running, "
                   "before timing.")
 def monte_carlo_pool(ctx: Context) -> Result:
-    c, over = ctx.cores, oversubscribed_count(ctx)
+    spread_over_cores(ctx)
+    c, over = ctx.cores, ctx.oversubscribed
     with contextlib.ExitStack() as stack:
         pools = started_pools(stack, ctx.mp, ctx.worker_counts(oversubscribe=over))
         serial, by_pool = kernel_comparison(ctx, "serial", kernel_tasks(ctx.params, True), {
@@ -257,19 +263,17 @@ def joblib_runner(parallel, label: str) -> Callable:
             shows="joblib threads help only a GIL-releasing kernel, processes help any "
                   "code; n_jobs far above the core count gains nothing.",
             sizes={
-                "tiny": dict(tasks=10, samples=100_000, pure_samples=2_000, seed=7,
-                             oversubscribe=4),
-                "quick": dict(tasks=10, samples=20_000_000, pure_samples=500_000, seed=7,
-                              oversubscribe=8),
-                "full": dict(tasks=10, samples=100_000_000, pure_samples=1_000_000, seed=7,
-                             oversubscribe=40),
+                "tiny": dict(tasks=10, samples=100_000, pure_samples=2_000, seed=7),
+                "quick": dict(tasks=10, samples=20_000_000, pure_samples=500_000, seed=7),
+                "full": dict(tasks=10, samples=100_000_000, pure_samples=1_000_000, seed=7),
             },
             timer="one joblib.Parallel call running every task and collecting the results "
                   "(or the tasks in a loop); every Parallel is entered and its threads or "
                   "processes started before timing, and kept between calls.")
 def joblib_backends(ctx: Context) -> Result:
+    spread_over_cores(ctx)
     p = ctx.params
-    c, over = ctx.cores, oversubscribed_count(ctx)
+    c, over = ctx.cores, ctx.oversubscribed
     n_jobs = ctx.worker_counts(oversubscribe=over)
     # Pools stay open until the lessons on them are judged: a lesson may
     # measure more rounds.
@@ -342,7 +346,7 @@ def lab(ctx: Context) -> Result:
     rng = np.random.default_rng(p["seed"])
     X, Y = rng.random((p["m"], p["p"])), rng.random((p["n"], p["p"]))
     check = judging.close_to(scipy_cdist(X, Y))
-    blocks = np.array_split(X, p["chunks"])
+    blocks = np.array_split(X, ctx.task_count(p["chunks"]))
     pure = [(xs, Y) for xs in blocks]
     kernel = {release: [(xs, Y, release) for xs in blocks] for release in (True, False)}
     c = ctx.cores

@@ -17,6 +17,9 @@ from parlab.workloads import tasks
 LECTURE = "004_abaece415b4470b8.txt"
 BEST_AT_CORES = "The best BLAS thread count is the core count"
 OVERSUBSCRIBED = "More BLAS threads than cores give no further speedup"
+FASTEST_FITS = "The fastest combination keeps processes x threads within the cores"
+OVERSUBSCRIBING_COSTS = ("Oversubscribing (processes x threads > cores) is slower than the best "
+                         "combination that fits")
 
 
 @experiment("L4.1", title="The GIL: threads don't speed up pure-Python computing, processes do",
@@ -119,7 +122,11 @@ def grid(cores: int, counts: list[int]) -> list[tuple[int, int]]:
     """(processes, threads) pairs from ``counts`` that fit the cores, and two that
     oversubscribe them."""
     fits = [(p, t) for p, t in itertools.product(counts, counts) if p * t <= cores]
-    return fits + sorted({(cores, 2), (2, cores)} - set(fits))
+    return fits + sorted({(cores, OVERSUBSCRIBE_BY), (OVERSUBSCRIBE_BY, cores)} - set(fits))
+
+
+# L4.3's two oversubscribed cells give every core this many processes, or threads.
+OVERSUBSCRIBE_BY = 2
 
 
 @experiment("L4.3", title="Processes x threads per process on a batch of matrix products",
@@ -134,7 +141,8 @@ def grid(cores: int, counts: list[int]) -> list[tuple[int, int]]:
                   "multiplies them. The pools are started, and each worker has looked up BLAS "
                   "and touched its product's output, before timing.")
 def processes_x_threads(ctx: Context) -> Result:
-    jobs, n = ctx.params["jobs"], ctx.params["n"]
+    # Enough jobs that every process of the widest pool has work.
+    jobs, n = ctx.task_count(ctx.params["jobs"]), ctx.params["n"]
     seeds = list(range(jobs))
     want = [tasks.matmul_sum_reference(s, n) for s in seeds]
 
@@ -173,14 +181,17 @@ def judge_grid(ctx: Context, cells: dict) -> None:
 
     best, best_fit = fastest(cells), fastest(filter(fits, cells))
     over = fastest(itertools.filterfalse(fits, cells))
-    judging.timing(ctx, "The fastest combination keeps processes x threads within the cores",
-                   fits(best), f"fastest: {cells[best].name} on {ctx.cores} cores",
-                   *cells.values())
-    judging.slower(ctx, "Oversubscribing (processes x threads > cores) is slower than the "
-                        "best combination that fits", cells[over], cells[best_fit],
-                   judging.OVERSUBSCRIBED_LOSS)
-    judging.speedup(ctx, "Using every core, by processes or threads, beats one process with "
-                         "one thread", cells[best_fit], cells[1, 1], ctx.cores)
+    can = judging.speedup(ctx, "Using every core, by processes or threads, beats one process "
+                               "with one thread", cells[best_fit], cells[1, 1], ctx.cores)
+    if can.verdict == "skipped":
+        # One core: every cell runs its jobs one at a time, oversubscribed or not.
+        for text in (FASTEST_FITS, OVERSUBSCRIBING_COSTS):
+            judging.skipped_with(ctx, text, can)
+    else:
+        judging.timing(ctx, FASTEST_FITS, fits(best),
+                       f"fastest: {cells[best].name} on {ctx.cores} cores", *cells.values())
+        judging.slower(ctx, OVERSUBSCRIBING_COSTS, cells[over], cells[best_fit],
+                       judging.OVERSUBSCRIBED_LOSS)
     # After the lessons, which may have measured more rounds.
     ctx.extras["grid"] = {pair: v.seconds for pair, v in cells.items()}
     ctx.extras["grid_runs"] = {pair: v.times for pair, v in cells.items()}

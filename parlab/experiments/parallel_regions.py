@@ -102,6 +102,9 @@ def _thread_crossover(ctx: Context) -> None:
     large = judging.speedup(ctx, LARGE_FASTER, two[-1], one[-1], 2)
     judging.slower(ctx, SMALL_SLOWER, two[0], one[0], 1.0, paired=large)
     ratios = ", ".join(f"{rows}: {r:.2f}x" for rows, r in zip(sizes, crossover.ratios()))
+    if large.verdict == "skipped":
+        judging.skipped(ctx, CROSSOVER, large.observed)
+        return
     # A crossover counts only above a size where two threads clearly win.
     judging.timing(ctx, CROSSOVER, found is not None and large.holds,
                    (f"two threads win from {found} rows on" if found is not None
