@@ -115,7 +115,8 @@ def summary_line(results: list[Result], failures: Mapping[str, str], path: Path,
     c = verdict_counts(results)
     broken = f" ({len(failures)} broken)" if failures else ""
     skipped = f", {c['skipped']} skipped" if c["skipped"] else ""
-    return (f"{len(results) + len(failures)} experiments run{broken} in {seconds:.0f} s; "
+    return (f"{len(results) + len(failures)} experiments run{broken} in {seconds:.0f} s "
+            f"on {describe_cores()}; "
             f"lessons: {c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive"
             f"{skipped}; report: {path}")
 
