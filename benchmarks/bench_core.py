@@ -3,7 +3,7 @@
 Every figure is a ratio measured side by side in one run, on the machine
 described at the top of the output:
 
-    python benchmarks/bench_core.py                  # threads = cpu_count
+    python benchmarks/bench_core.py                  # threads = the usable cores
     python benchmarks/bench_core.py --threads 1 2 4 8 16 --n 6000
 
 - cdist: the rows of an n x n distance job (50 features) split into one
@@ -14,7 +14,6 @@ described at the top of the output:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import threading
 import time
@@ -67,7 +66,7 @@ def lost_updates(n: int = 10**6, threads: int = 2) -> int:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count() or 1])
+    parser.add_argument("--threads", type=int, nargs="+", default=[parlab.info()["cores"]])
     parser.add_argument("--n", type=int, default=6000, help="rows of the cdist job")
     parser.add_argument("--iterations", type=int, default=30_000_000,
                         help="total cpu_work iterations")

@@ -101,9 +101,10 @@ def main(argv=None) -> None:
                     prev[k] = min(prev[k], v)
 
     import parlab
+    from parlab._cores import describe_cores
 
     info = parlab.info()
-    print(f"machine: {info['cpu_count']} CPUs, Python {info['python']}, {info['compiler']}; "
+    print(f"machine: {describe_cores(info['cores'])}, Python {info['python']}, {info['compiler']}; "
           f"{args.calls} calls per loop, best of {args.rounds} interleaved rounds\n")
     print(f"{'kernel call':<34}{'never built':>12}{'off':>8}{'on':>8}{'on+cpu':>8}"
           f"{'off - never':>13}{'on - off':>10}{'on+cpu - off':>14}   (ns per call)")

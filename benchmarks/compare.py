@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
-import os
 import statistics
 import time
 from pathlib import Path
@@ -109,7 +108,7 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(0)
     rows: list[dict] = []
     numba_ok, sklearn_ok = have("numba"), have("sklearn")
-    cores = os.cpu_count() or 1
+    cores = parlab.info()["cores"]
     if numba_ok:
         cdist_njit, cdist_parallel, pi_njit = numba_kernels()
     if sklearn_ok:

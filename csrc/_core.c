@@ -229,7 +229,7 @@ static int core_exec(PyObject *module)
     core_state *st = PyModule_GetState(module);
     if (import_attr("numpy.random", "SeedSequence", &st->SeedSequence) < 0 ||
         import_attr("numpy", "shares_memory", &st->shares_memory) < 0 ||
-        import_attr("os", "cpu_count", &st->cpu_count) < 0)
+        import_attr("parlab._cores", "usable_cores", &st->usable_cores) < 0)
         return -1;
     st->uint64 = (PyObject *)PyArray_DescrFromType(NPY_UINT64);
     if (st->uint64 == NULL)
@@ -258,7 +258,7 @@ static int core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->SeedSequence);
     Py_VISIT(st->uint64);
     Py_VISIT(st->shares_memory);
-    Py_VISIT(st->cpu_count);
+    Py_VISIT(st->usable_cores);
     Py_VISIT(st->CounterType);
     return 0;
 }
@@ -269,7 +269,7 @@ static int core_clear(PyObject *module)
     Py_CLEAR(st->SeedSequence);
     Py_CLEAR(st->uint64);
     Py_CLEAR(st->shares_memory);
-    Py_CLEAR(st->cpu_count);
+    Py_CLEAR(st->usable_cores);
     Py_CLEAR(st->CounterType);
     return 0;
 }

@@ -150,18 +150,17 @@ int pl_parse_n_threads(core_state *st, PyObject *obj, const char *fn, int *n_thr
             return -1;
     }
     if (obj == Py_None || n == -1) {
-        PyObject *count = PyObject_CallNoArgs(st->cpu_count);
+        PyObject *count = PyObject_CallNoArgs(st->usable_cores);
         if (count == NULL)
             return -1;
-        /* os.cpu_count() is None when the count cannot be determined. */
-        n = count == Py_None ? 1 : PyLong_AsLongLong(count);
+        n = PyLong_AsLongLong(count);
         Py_DECREF(count);
         if (n == -1 && PyErr_Occurred())
             return -1;
     }
     if (n < 1 || n > PL_MAX_THREADS) {
         PyErr_Format(PyExc_ValueError,
-                     "%s: n_threads must be between 1 and %d, or -1 or None for os.cpu_count(); "
+                     "%s: n_threads must be between 1 and %d, or -1 or None for the usable cores; "
                      "got %lld",
                      fn, PL_MAX_THREADS, (long long)n);
         return -1;

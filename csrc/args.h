@@ -25,7 +25,7 @@ int pl_parse(const pl_signature *sig, PyObject *const *args, Py_ssize_t nargs,
 
 /* release_gil: a bool, True when not passed. */
 int pl_parse_release(PyObject *obj, const char *fn, int *release);
-/* n_threads: a positive int, or None / -1 for os.cpu_count(); 1 when not passed. */
+/* n_threads: a positive int, or None / -1 for the usable cores; 1 when not passed. */
 int pl_parse_n_threads(core_state *st, PyObject *obj, const char *fn, int *n_threads);
 /* An int (or an object with __index__, such as numpy.int64) in int64 range;
  * bool is refused: True as a count is almost always a mistake. */

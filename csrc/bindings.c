@@ -197,7 +197,7 @@ const char pl_cdist_doc[] = PyDoc_STR(
 "    that input is copied first. If the call is interrupted, out holds the\n"
 "    blocks finished so far.\n"
 "n_threads: native threads this one call computes on (results are identical\n"
-"    for every value); None or -1 means os.cpu_count().\n"
+"    for every value); None or -1 means the usable cores (parlab.info()['cores']).\n"
 "release_gil: True computes with the GIL released, as SciPy does: other\n"
 "    Python threads run meanwhile, and a call from a thread other than the\n"
 "    main one never takes the GIL back before its work ends. False holds the\n"
@@ -368,7 +368,7 @@ const char pl_count_hits_doc[] = PyDoc_STR(
 "    SeedSequence(seed).generate_state(1, numpy.uint64)[0], NumPy's convention.\n"
 "start: index of the first sample; start + n_samples <= 2**63.\n"
 "n_threads: native threads this one call samples on; None or -1 means\n"
-"    os.cpu_count().\n"
+"    the usable cores (parlab.info()['cores']).\n"
 "release_gil: True samples with the GIL released (a call from a thread other\n"
 "    than the main one never takes it back before its work ends); False holds it.\n"
 HELD_DELAYS_CTRL_C);

@@ -8,7 +8,7 @@ typedef struct {
     PyObject *SeedSequence;  /* numpy.random.SeedSequence */
     PyObject *uint64;        /* numpy.dtype('uint64') */
     PyObject *shares_memory; /* numpy.shares_memory */
-    PyObject *cpu_count;     /* os.cpu_count */
+    PyObject *usable_cores;  /* parlab._cores.usable_cores: the affinity mask */
     PyObject *CounterType;
 } core_state;
 

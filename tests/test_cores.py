@@ -123,3 +123,11 @@ def test_the_load_meter_counts_only_the_usable_cores(monkeypatch):
     monkeypatch.setattr(_load, "usable_cpu_ids", lambda: ids)
     every, _ = _load._machine_cpu_s()
     assert 0 < one < every
+
+
+@needs_affinity
+def test_n_threads_none_means_the_usable_cores():
+    with parlab.trace() as tr, _cores.restricted(1):
+        parlab.count_hits(10**7, seed=1, n_threads=None)
+    parlab.count_hits(10**7, seed=1, n_threads=-1)
+    assert tr.events.n_threads.tolist() == [1]
