@@ -142,7 +142,10 @@ def seconds(m: Machine, plan: Plan) -> float:
         return overhead + max(read, run) + min(read, run) / tasks
     at_once = min(k, tasks)
     if c.shared and at_once > 1:
-        contended = (turns or min(at_once, cores) > 1) and m.contends
+        # A line bounces between cores running at once; a lock is wanted also
+        # by threads the GIL switches away from while they hold it.
+        at_once_on_cores = min(at_once, cores) > 1 and not turns
+        contended = m.contends and (at_once_on_cores or c.shared == "lock" and turns)
         if contended:
             step = LINE_BOUNCE if c.shared == "line" else LOCK_CONTENDED
             return overhead + compute * step + wait
