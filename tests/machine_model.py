@@ -436,13 +436,26 @@ def experiment_ids() -> list[str]:
 Table = dict[tuple[str, int], dict[int, tuple[str, str, str]]]
 
 
-def verdicts(ids: list[str] | None = None, cores=CORES, **machine: Any) -> Table:
+def verdicts(ids: list[str] | None = None, cores=CORES, *, jobs: int = 1,
+             **machine: Any) -> Table:
     """(experiment, lesson's position) -> cores -> (lesson, verdict, observed),
     on the model's machine (``machine``: :class:`Machine`'s knobs). By position,
-    so that a lesson whose text names the thread count stays one row."""
+    so that a lesson whose text names the thread count stays one row.
+    ``jobs`` > 1 shares the experiments out to as many (spawned) processes: the
+    real tiny runs, not the model, take the time."""
+    ids = ids or experiment_ids()
+    if jobs > 1:
+        import multiprocessing
+
+        work = functools.partial(verdicts, cores=cores, **machine)
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            parts = pool.map(work, [ids[i::jobs] for i in range(jobs)])
+        return {key: part[key] for key in sorted({k for p in parts for k in p},
+                                                 key=lambda k: (framework._id_key(k[0]), k[1]))
+                for part in parts if key in part}
     table: Table = {}
     with stand_ins():
-        for id in ids or experiment_ids():
+        for id in ids:
             for n in cores:
                 lessons = run(id, Machine(n, **machine)).lessons
                 for i, row in enumerate(zip(lessons.lesson, lessons.verdict, lessons.observed)):
@@ -472,7 +485,7 @@ if __name__ == "__main__":
 
     warnings.simplefilter("ignore")
     ids = sys.argv[1:] or None
-    result = verdicts(ids)
+    result = verdicts(ids, jobs=2)
     print(markdown(result))
     failing = failures(result)
     if failing:

@@ -47,7 +47,7 @@ MEASURED_FOR_REAL = {"L4.4", "L6.3"}
 def table() -> mm.Table:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = mm.verdicts()
+        result = mm.verdicts(jobs=2)
     print("\n" + mm.markdown(result))
     return result
 
