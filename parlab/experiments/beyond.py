@@ -14,7 +14,7 @@ import numpy as np
 
 import parlab
 from parlab.experiments import judging
-from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.framework import Context, Cost, Result, experiment
 from parlab.experiments.runners import touched_matrix
 from parlab.workloads import cluster, montecarlo
 
@@ -100,19 +100,19 @@ def threads_vs_workers(ctx: Context) -> Result:
             cluster.run_placed(client, job, args, placement, 1)
         measured = []
         for name, (job, args, released, want) in zip(JOBS, jobs):
-            def plan(how, placement, chain, workers_used, **kw):
+            def plan(how, placement, chain, workers_used, processes=False, **kw):
                 def right(out, want=want, n=len(placement) * chain):
                     return sum(out, []) == [want] * n
 
                 return ctx.plan(f"{name}: {how}", functools.partial(
                     cluster.run_placed, client, job, args, placement, chain),
                     backend="dask.distributed", workers=workers_used, release_gil=released,
-                    check=right, **kw)
+                    check=right, cost=Cost(processes=processes), **kw)
 
             measured.append(ctx.compare(
                 plan("1 worker, 1 thread", [first], k * per_chain, 1),
                 plan(f"1 worker x {k} threads", [first] * k, per_chain, k),
-                plan(f"{k} workers x 1 thread", [first] + others, per_chain, k),
+                plan(f"{k} workers x 1 thread", [first] + others, per_chain, k, processes=True),
                 versus_first=True))
         # On the open cluster: a lesson may measure more rounds.
         judge(ctx, measured)

@@ -143,6 +143,29 @@ def lecture_title(lecture: str) -> str:
 
 # ---------------------------------------------------------------- variants and lessons
 
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """What a plan's attributes (backend, workers, release_gil) do not say about
+    its work, for the machine model of the tests (``tests/machine_model.py``),
+    which turns plans into times on a simulated machine of N cores. A real run
+    ignores it. Every field is optional; a plan without one does one unit of
+    work, cut into as many tasks as it has workers.
+    """
+
+    work: float = 1.0  # how much work, in units of a plan without a Cost
+    compiled: bool = False  # compiled or vectorised: far less work than the Python loop
+    ops: int | None = None  # or the work counted in elementary steps (sizes alike at every scale)
+    tasks: int | None = None  # equal pieces of work handed to the workers (default: workers)
+    tiny: bool = False  # each task is less work than starting its thread or region
+    starts: int | None = None  # threads, processes or parallel regions started inside a run
+    threads: int = 1  # threads each task uses inside its worker (BLAS threads per process)
+    wait: float = 0.0  # the share of the work that waits (needs no core)
+    pipeline: bool = False  # reading the next chunk overlaps computing this one
+    releases: bool | None = None  # releases the GIL though release_gil does not say so
+    processes: bool | None = None  # True: the workers are processes whatever the backend
+    shared: str | None = None  # every step writes one cache "line", or takes one "lock"
+
+
 @dataclasses.dataclass(eq=False)
 class Plan:
     """A variant not measured yet: made by :meth:`Context.plan`."""
@@ -157,6 +180,7 @@ class Plan:
     baseline: bool = False
     trace: bool = False
     speedup_over: "Variant | Plan | None" = None
+    cost: Cost | None = None  # for the machine model of the tests; a real run ignores it
     # The last run's output, set once every plan of a comparison has run: a
     # check may compare with another plan's output (say the serial run's).
     output: Any = None
@@ -410,7 +434,7 @@ class Context:
     def plan(self, name: str, fn: Callable[[], Any], *, backend: str, workers: int = 1,
              release_gil: bool | None = None, check: Callable[[Any], bool] | None = None,
              expected: str = MATCHES_REFERENCE, baseline: bool = False, trace: bool = False,
-             speedup_over: "Variant | Plan | None" = None) -> Plan:
+             speedup_over: "Variant | Plan | None" = None, cost: Cost | None = None) -> Plan:
         """A variant to measure with :meth:`compare`.
 
         ``check(output)`` says whether the output is what this variant should
@@ -419,11 +443,13 @@ class Context:
         ``speedup_over`` names another one for this row alone (where the
         baseline does a different amount of work). ``trace=True`` records the
         last run with :func:`parlab.trace` for the figure's GIL timeline.
+        ``cost`` describes the work for the machine model of the tests
+        (:class:`Cost`); a real run ignores it.
         """
         if any(v.name == name for v in self.variants):
             raise ValueError(f"{self.spec.id}: variant {name!r} measured twice")
         return Plan(name, fn, backend, int(workers), release_gil, check, expected,
-                    baseline, trace, speedup_over)
+                    baseline, trace, speedup_over, cost)
 
     def compare(self, *plans: Plan, repeats: int | None = None,
                 versus_first: bool = False) -> list[Variant]:
@@ -448,7 +474,7 @@ class Context:
             raise ValueError(f"{self.spec.id}: variant names repeat in {names}")
         workers = min(max(p.workers for p in plans), self.cores)
         probes = self._probe_plans(workers) if workers > 1 else []
-        comparison = Comparison(self, [*plans, *probes])
+        comparison = self.comparison([*plans, *probes])
         comparison.run(repeats or self.repeats, trace_last=True)
         measured: dict[int, Variant] = {}
         for p, times in zip(comparison.plans, comparison.times):
@@ -468,6 +494,11 @@ class Context:
             over = p.speedup_over
             v.over = measured.get(id(over), over) if over is not None else None
         return [measured[id(p)] for p in plans]
+
+    def comparison(self, plans: list[Plan]) -> Comparison:
+        """The :class:`Comparison` that measures ``plans`` (the machine model of
+        the tests gives one that asks it for their times instead)."""
+        return Comparison(self, plans)
 
     def _probe_plans(self, workers: int) -> list[Plan]:
         serial, threads = probe_runs(workers)

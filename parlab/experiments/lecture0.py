@@ -15,7 +15,7 @@ from scipy.spatial.distance import cdist as scipy_cdist
 
 import parlab
 from parlab.experiments import judging
-from parlab.experiments.framework import Context, Result, Variant, experiment
+from parlab.experiments.framework import Context, Cost, Result, Variant, experiment
 from parlab.experiments.runners import (
     attached_matrix, blocks_in_joblib_threads, blocks_in_sequence, blocks_in_threads,
     read_shared_matrix, row_bounds, run_processes, run_together, shared_matrix, start_and_join,
@@ -82,11 +82,13 @@ def pure_python_matrix(ctx: Context) -> Result:
                            check=ordered.output.__eq__, expected="equals row by row")
     scipy = ctx.measure("scipy.spatial.distance.cdist",
                         functools.partial(scipy_cdist, A, A, out=touched_matrix(len(A))),
-                        backend="scipy", check=judging.close_to(np.array(ordered.output)))
+                        backend="scipy", check=judging.close_to(np.array(ordered.output)),
+                        cost=Cost(compiled=True))
     kernels = [ctx.measure(f"parlab.cdist, {gil_word(release)}",
                            functools.partial(parlab.cdist, A, A, out=touched_matrix(len(A)),
                                              release_gil=release),
-                           backend="serial", release_gil=release, check=judging.close_to(ref))
+                           backend="serial", release_gil=release, check=judging.close_to(ref),
+                           cost=Cost(compiled=True))
                for release in (True, False)]
     n, same = ctx.params["n"], shuffled.output == ordered.output
     judging.fact(ctx, "Filling the cells in a shuffled order gives exactly the same matrix",
@@ -130,16 +132,20 @@ def kernel_thread_per_cell(A: np.ndarray, D: np.ndarray, release: bool) -> np.nd
 def thread_per_cell_experiment(ctx: Context) -> Result:
     X, A, ref = dataset(ctx.params)
     n = len(X)
+    ops = n * n * ctx.params["dim"]  # a cell's work: less than starting its thread
     serial, cells = ctx.compare(
         ctx.plan("serial, pure Python", lambda: distance.distance_matrix(X),
-                 backend="serial", check=judging.close_to(ref), baseline=True),
+                 backend="serial", check=judging.close_to(ref), baseline=True,
+                 cost=Cost(ops=ops)),
         ctx.plan("thread per cell, pure Python", lambda: thread_per_cell(X),
-                 backend="threading.Thread", workers=n * n, check=judging.close_to(ref)))
+                 backend="threading.Thread", workers=n * n, check=judging.close_to(ref),
+                 cost=Cost(ops=ops)))
     kernel = ctx.compare(*[
         ctx.plan(f"thread per cell, parlab.cdist {gil_word(release)}",
                  functools.partial(kernel_thread_per_cell, A, touched_matrix(n), release),
                  backend="threading.Thread", workers=n * n, release_gil=release,
-                 check=judging.close_to(ref)) for release in (True, False)])
+                 check=judging.close_to(ref), cost=Cost(ops=ops, compiled=True))
+        for release in (True, False)])
     judging.slower(ctx, f"One thread per cell ({n * n} threads) is several times slower than "
                         "the serial loop", cells, serial, 2)
     judging.slower(ctx, "A fast kernel per cell does not help: thread start-up dominates",
@@ -349,16 +355,16 @@ def numpy_rows(ctx: Context) -> Result:
                  backend="serial", check=close, baseline=True),
         ctx.plan("serial, NumPy rows",
                  functools.partial(numpy_rows_in_sequence, A, touched_matrix(n)),
-                 backend="serial", check=close),
+                 backend="serial", check=close, cost=Cost(compiled=True)),
         ctx.plan("thread per row, NumPy rows",
                  functools.partial(numpy_thread_per_row, A, touched_matrix(n)),
-                 backend="threading.Thread", workers=n, check=close))
+                 backend="threading.Thread", workers=n, check=close, cost=Cost(compiled=True)))
     # partial, not a lambda: each plan keeps its own release_gil.
     ctx.compare(*[ctx.plan(f"thread per row, parlab.cdist {gil_word(release)}",
                            functools.partial(blocks_in_threads, kernel_rows, A, row_bounds(n, n),
                                              release, out=touched_matrix(n)),
                            backend="threading.Thread", workers=n, release_gil=release,
-                           check=close) for release in (True, False)])
+                           check=close, cost=Cost(compiled=True)) for release in (True, False)])
     judging.faster(ctx, "Vectorised NumPy rows are far faster than the pure-Python loop",
                    rows, pure)
     limit = max(1.0, judging.FAR_FROM_CORES * ctx.cores)
@@ -407,7 +413,8 @@ def chunks_in_parallel(ctx: Context, how: str, backend: str, what: str,
             versus_first=True)
     scipy = ctx.compare(
         plan("chunks in sequence, scipy", blocks_in_sequence, scipy_rows, backend="serial"),
-        plan(f"{how}, scipy", run_blocks, scipy_rows, backend=backend, workers=k),
+        plan(f"{how}, scipy", run_blocks, scipy_rows, backend=backend, workers=k,
+             cost=Cost(releases=True)),
         versus_first=True)
     serial, released = pairs[True]
     can = judging.speedup(ctx, f"{what} speed up a kernel that releases the GIL",

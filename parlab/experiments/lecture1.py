@@ -20,7 +20,7 @@ from scipy.spatial.distance import cdist as scipy_cdist
 
 import parlab
 from parlab.experiments import judging
-from parlab.experiments.framework import Context, Result, Variant, experiment
+from parlab.experiments.framework import Context, Cost, Result, Variant, experiment
 from parlab.experiments.runners import (
     in_sequence, joblib_pool, joblib_run, loky_workers, row_bounds, started_pools, thread_pools,
     touched_matrix,
@@ -68,13 +68,14 @@ def pure_comparison(ctx: Context, parallel: dict[str, tuple[str, int, Callable]]
     """
     p = ctx.params
     tasks = pure_tasks(p)
+    cost = Cost(tasks=len(tasks))
     plausible = judging.hits_plausible(p["tasks"] * p["pure_samples"])
     serial = ctx.plan(PURE + "serial", lambda: in_sequence(montecarlo.count_hits, tasks),
-                      backend="serial", check=lambda got: plausible(sum(got)))
+                      backend="serial", check=lambda got: plausible(sum(got)), cost=cost)
     serial.speedup_over = serial
     plans = [ctx.plan(PURE + name, lambda run=run: run(montecarlo.count_hits, tasks),
                       backend=backend, workers=workers, speedup_over=serial,
-                      check=lambda got: got == serial.output)
+                      check=lambda got: got == serial.output, cost=cost)
              for name, (backend, workers, run) in parallel.items()]
     first, *rest = ctx.compare(serial, *plans)
     return first, dict(zip(parallel, rest))
@@ -86,11 +87,12 @@ def kernel_comparison(ctx: Context, serial_name: str, tasks: list[tuple],
     """``hits`` over ``tasks`` in a loop (the baseline), interleaved with
     ``parallel``: name -> (backend, workers, release_gil, runner), where
     ``runner(fn, tasks)`` runs the tasks; each must give the serial counts."""
+    cost = Cost(tasks=len(tasks))
     serial = ctx.plan(serial_name, lambda: in_sequence(hits, tasks), backend="serial",
-                      release_gil=tasks[0][-1], check=plausible_counts(ctx.params))
+                      release_gil=tasks[0][-1], check=plausible_counts(ctx.params), cost=cost)
     plans = [ctx.plan(name, lambda run=run: run(hits, tasks), backend=backend,
                       workers=workers, release_gil=release,
-                      check=lambda got: got == serial.output)
+                      check=lambda got: got == serial.output, cost=cost)
              for name, (backend, workers, release, run) in parallel.items()]
     first, *rest = ctx.compare(serial, *plans, versus_first=True)
     return first, dict(zip(parallel, rest))
@@ -131,12 +133,15 @@ def pool_map_experiment(ctx: Context) -> Result:
         pools = started_pools(stack, ctx.mp, ctx.worker_counts())
         plans = [ctx.plan("serial loop", lambda: in_sequence(root_sum, [(ch,) for ch in chunks]),
                           backend="serial", check=expected.__eq__, baseline=True)]
+        cost = Cost(tasks=len(chunks))
         plans += [ctx.plan(f"Pool({k}).map", functools.partial(pool.map, root_sum, chunks),
-                           backend="multiprocessing.Pool", workers=k, check=expected.__eq__)
+                           backend="multiprocessing.Pool", workers=k, check=expected.__eq__,
+                           cost=cost)
                   for k, pool in pools.items()]
         plans.append(ctx.plan(f"Pool({c}).starmap over (start, stop)",
                               functools.partial(pools[c].starmap, root_sum_between, bounds),
-                              backend="multiprocessing.Pool", workers=c, check=expected.__eq__))
+                              backend="multiprocessing.Pool", workers=c, check=expected.__eq__,
+                              cost=cost))
         serial, *mapped_by, starmapped = ctx.compare(*plans)
         mapped = mapped_by[-1]
         judging.fact(ctx, "map and starmap return every chunk's result in input order",
@@ -233,16 +238,19 @@ def io_thread_pool(ctx: Context) -> Result:
     backend = "multiprocessing.pool.ThreadPool"
     with contextlib.ExitStack() as stack:
         pool = thread_pools(stack, [n])[n]
+        waiting = Cost(tasks=n, wait=1.0)
         serial, released, held, sleep = ctx.compare(
             ctx.plan("serial, io_wait", lambda: in_sequence(wait_kernel, waits[True]),
-                     backend="serial", release_gil=True, check=in_order.__eq__, baseline=True),
+                     backend="serial", release_gil=True, check=in_order.__eq__, baseline=True,
+                     cost=waiting),
             *[ctx.plan(f"ThreadPool, io_wait {gil_word(release)}",
                        functools.partial(pool.starmap, wait_kernel, waits[release]),
-                       backend=backend, workers=n, release_gil=release, check=in_order.__eq__)
+                       backend=backend, workers=n, release_gil=release, check=in_order.__eq__,
+                       cost=waiting)
               for release in (True, False)],
             ctx.plan("ThreadPool, time.sleep",
                      functools.partial(pool.starmap, wait_sleep, [(i, secs) for i in in_order]),
-                     backend=backend, workers=n, check=in_order.__eq__))
+                     backend=backend, workers=n, check=in_order.__eq__, cost=waiting))
         can = judging.overlap(ctx, "Threads overlap waits: n waits take about the time of one",
                               released, serial, n)
         judging.overlap(ctx, "time.sleep releases the GIL, so pure-Python waits overlap too",
@@ -315,7 +323,8 @@ def joblib_backends(ctx: Context) -> Result:
                 f"processes n_jobs={over}, held",
                 functools.partial(joblib_run, procs, hits, kernel_tasks(p, False), "processes"),
                 backend="joblib[processes]", workers=over, release_gil=False,
-                check=lambda got: got == serial_held.output, speedup_over=serial_held))[0]
+                check=lambda got: got == serial_held.output, speedup_over=serial_held,
+                cost=Cost(tasks=p["tasks"])))[0]
             # Extra rounds of the n_jobs=c comparison, should this lesson ask
             # for them, would time joblib resizing its pool back.
             judging.oversubscribed(ctx, "n_jobs far above the core count gains nothing "
@@ -355,27 +364,32 @@ def lab(ctx: Context) -> Result:
         procs = started_pools(stack, ctx.mp, [c])[c]
         threads = thread_pools(stack, [c])[c]
         jl = stack.enter_context(joblib_pool(c, "processes"))
+        chunked = Cost(tasks=len(blocks))
         serial, by_pool, by_threads, by_joblib = ctx.compare(
             ctx.plan("serial, pure loop", lambda: distance.cdist_loop(X, Y), backend="serial",
                      check=check, baseline=True),
             ctx.plan("Pool.starmap, pure loop",
                      lambda: np.concatenate(procs.starmap(distance.cdist_loop, pure)),
-                     backend="multiprocessing.Pool", workers=c, check=check),
+                     backend="multiprocessing.Pool", workers=c, check=check, cost=chunked),
             ctx.plan("ThreadPool.starmap, pure loop",
                      lambda: np.concatenate(threads.starmap(distance.cdist_loop, pure)),
-                     backend="multiprocessing.pool.ThreadPool", workers=c, check=check),
+                     backend="multiprocessing.pool.ThreadPool", workers=c, check=check,
+                     cost=chunked),
             ctx.plan("joblib processes, pure loop",
                      lambda: np.concatenate(joblib_run(jl, distance.cdist_loop, pure, "lab")),
-                     backend="joblib[processes]", workers=c, check=check))
+                     backend="joblib[processes]", workers=c, check=check, cost=chunked))
         out = touched_matrix(len(X), len(Y))
         one_call = ctx.measure("serial, parlab.cdist released",
                                functools.partial(parlab.cdist, X, Y, out=out),
-                               backend="serial", release_gil=True, check=check)
+                               backend="serial", release_gil=True, check=check,
+                               cost=Cost(compiled=True))
         ctx.compare(*[ctx.plan(f"ThreadPool.starmap, parlab.cdist {gil_word(release)}",
                                lambda release=release: np.concatenate(
                                    threads.starmap(kernel_block, kernel[release])),
                                backend="multiprocessing.pool.ThreadPool", workers=c,
-                               release_gil=release, check=check) for release in (True, False)])
+                               release_gil=release, check=check,
+                               cost=Cost(tasks=len(blocks), compiled=True))
+                      for release in (True, False)])
         can = judging.speedup(ctx, "Processes speed up the pure loop (Pool.starmap)", by_pool,
                               serial)
         judging.speedup(ctx, "Processes speed up the pure loop (joblib processes)", by_joblib,

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from parlab.experiments import judging
-from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.framework import Context, Cost, Result, experiment
 from parlab.experiments.runners import (
     job_plan, run_apply_async, run_serial, run_submit, run_threads, warm_up,
 )
@@ -232,15 +232,16 @@ def pandas_rows(ctx: Context) -> Result:
                      backend="pandas", check=close, baseline=True),
             ctx.plan("formula, vectorised columns",
                      lambda: frames.spread(df["a"], df["b"], df["c"], df["d"]),
-                     backend="pandas", check=close),
+                     backend="pandas", check=close, cost=Cost(compiled=True)),
             ctx.plan("formula, ProcessPoolExecutor.map(chunksize)",
                      lambda: list(ex.map(frames.spread, df["a"], df["b"], df["c"], df["d"],
                                          chunksize=chunk)),
                      backend="ProcessPoolExecutor", workers=workers, check=close))
         h_apply, h_loop, h_pool = ctx.compare(
+            # Building a Series per row costs about as much as hashing the row.
             ctx.plan("hash, row-wise apply",
                      lambda: df.apply(frames.row_digest, axis=1, rounds=p["rounds"]),
-                     backend="pandas", check=same_hashes),
+                     backend="pandas", check=same_hashes, cost=Cost(work=2)),
             ctx.plan("hash, plain loop over column values",
                      lambda: [hash_row(a, b) for a, b in zip(df["a"], df["b"])],
                      backend="serial", check=same_hashes),

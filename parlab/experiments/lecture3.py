@@ -12,7 +12,7 @@ from scipy.spatial.distance import cdist as scipy_cdist
 import parlab
 from parlab._info import gil_enabled
 from parlab.experiments import judging
-from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.framework import Context, Cost, Result, experiment
 from parlab.experiments.runners import (
     double_buffered, per_thread_slots, run_together, sequential, split, touched_matrix,
 )
@@ -240,7 +240,8 @@ def race(ctx: Context) -> Result:
     shared, own = ctx.compare(
         ctx.plan(f"Counter atomic, 2 threads x {a:,}, one shared counter",
                  lambda: _counter_threads(2 * a, 2, "atomic"), backend="threading.Thread",
-                 workers=2, release_gil=True, check=exactly(2 * a), expected=f"exactly {2 * a:,}"),
+                 workers=2, release_gil=True, check=exactly(2 * a), expected=f"exactly {2 * a:,}",
+                 cost=Cost(shared="line")),
         ctx.plan(f"Counter atomic, 2 threads x {a:,}, a counter each",
                  lambda: _own_counters(2 * a, 2, "atomic"), backend="threading.Thread",
                  workers=2, release_gil=True, check=exactly(2 * a),
@@ -295,20 +296,25 @@ def locks(ctx: Context) -> Result:
     n, many = ctx.params["increments"], ctx.params["many"]
     exact = f"exactly {n:,}"
     py_lock = functools.partial(_python_threads, tasks.add_one_each_locked, n)
+    # An increment under a lock costs about three plain ones, an atomic add two;
+    # every step of every thread writes the one counter (or takes the one lock).
+    step = {"racy": Cost(shared="line"), "atomic": Cost(work=2, shared="line"),
+            "locked": Cost(work=3, shared="lock")}
     py_alone, py_locked_alone, _, py_crowd = ctx.compare(
         ctx.plan("pure Python, 1 thread, no lock", lambda: _python_threads(tasks.add_one_each, n, 1),
                  backend="serial", check=exactly(n), baseline=True, expected=exact),
         *[ctx.plan(f"pure Python + threading.Lock, {t} thread{'s' * (t > 1)}",
                    lambda t=t: py_lock(t, threading.Lock()),
                    backend="serial" if t == 1 else "threading.Thread", workers=t,
-                   check=exactly(n), expected=exact) for t in (1, 2, many)])
+                   check=exactly(n), expected=exact, cost=step["locked"]) for t in (1, 2, many)])
     racy = ctx.plan("Counter racy, 2 threads", lambda: _counter_threads(n, 2, "racy"),
                     backend="threading.Thread", workers=2, release_gil=True,
-                    check=at_most(n), expected="at most the total (updates get lost)")
+                    check=at_most(n), expected="at most the total (updates get lost)",
+                    cost=step["racy"])
     guarded = [ctx.plan(f"Counter {mode}, {t} thread{'s' * (t > 1)}",
                         functools.partial(_counter_threads, n, t, mode),
                         backend="serial" if t == 1 else "threading.Thread", workers=t,
-                        release_gil=True, check=exactly(n), expected=exact)
+                        release_gil=True, check=exactly(n), expected=exact, cost=step[mode])
                for mode, t in (("locked", 1), ("locked", 2), ("atomic", 2), ("locked", many))]
     racy, locked_alone, locked, atomic, locked_crowd = ctx.compare(racy, *guarded)
     exact_ones = (locked_alone, locked, atomic, locked_crowd)
@@ -382,18 +388,21 @@ def double_buffering(ctx: Context) -> Result:
 
     pipelines = (("sequential", sequential, "serial", 1),
                  ("double-buffered", double_buffered, "threading.Thread", 2))
+    # Reading takes as long as computing; a reader thread is started per chunk.
+    chunked = Cost(tasks=p["chunks"], starts=p["chunks"], wait=0.5, pipeline=True)
     pairs = {}
     for release in (True, False):
         pairs[release] = ctx.compare(*[
             ctx.plan(f"{how}, io_wait + cdist, GIL {tasks.gil_word(release)}",
                      functools.partial(pipeline, *kernels(release), p["chunks"]),
                      backend=backend, workers=workers, release_gil=release,
-                     check=distances_right)
+                     check=distances_right, cost=chunked)
             for how, pipeline, backend, workers in pipelines], versus_first=True)
     pure = ctx.compare(*[
         ctx.plan(f"{how}, time.sleep + pure-Python loop",
                  functools.partial(pipeline, pure_read, pure_compute, p["chunks"]),
-                 backend=backend, workers=workers, check=([py_value] * p["chunks"]).__eq__)
+                 backend=backend, workers=workers, check=([py_value] * p["chunks"]).__eq__,
+                 cost=chunked)
         for how, pipeline, backend, workers in pipelines], versus_first=True)
     # Waiting needs no core, so the overlap works on one core as well.
     can = judging.faster(ctx, "Reading the next chunk while computing this one hides the "
@@ -461,9 +470,9 @@ def monte_carlo(ctx: Context) -> Result:
                    lambda fn=fn: per_thread_slots(functools.partial(_numba_chunk, fn, key),
                                                   n, threads),
                    backend="threading.Thread", workers=threads, check=want.__eq__,
-                   expected=same)
-          for name, fn in (("njit (holds the GIL)", compiled.held),
-                           ("njit(nogil=True)", compiled.nogil))],
+                   expected=same, cost=Cost(releases=nogil))
+          for name, fn, nogil in (("njit (holds the GIL)", compiled.held, None),
+                                  ("njit(nogil=True)", compiled.nogil, True))],
         ctx.plan("numba parallel=True (prange reduction)", lambda: compiled.parallel(n, key, 0),
                  backend="numba", workers=threads, check=want.__eq__, expected=same),
         versus_first=True)

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 
 from parlab.experiments import judging
-from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.framework import Context, Cost, Result, experiment
 from parlab.experiments.runners import (
     job_plan, run_apply_async, run_serial, run_threads, touched_matrix, warm_up,
 )
@@ -164,7 +164,8 @@ def processes_x_threads(ctx: Context) -> Result:
                          functools.partial(pool.map, functools.partial(
                              tasks.matmul_job, n=n, threads=t), seeds, chunksize=1),
                          backend="multiprocessing.Pool", workers=procs * t,
-                         check=sums_right, baseline=(procs, t) == (1, 1)) for t in threads])
+                         check=sums_right, baseline=(procs, t) == (1, 1),
+                         cost=Cost(tasks=jobs, threads=t)) for t in threads])
             cells.update(zip(((procs, t) for t in threads), measured))
         judge_grid(ctx, cells)
     return ctx.result(figure="grid_figure")

@@ -7,7 +7,7 @@ import numpy as np
 
 import parlab
 from parlab.experiments import judging
-from parlab.experiments.framework import Context, Result, experiment
+from parlab.experiments.framework import Context, Cost, Result, experiment
 from parlab.experiments.runners import touched_matrix
 from parlab.workloads import numba_pi, regions
 
@@ -64,8 +64,10 @@ def _numba_loops(ctx: Context) -> None:
         ok = bool(np.allclose(work, want, rtol=1e-13, atol=1e-15))
         opened = regions.regions_opened(shape, loop) if loop else 0
         label = f"{name} ({opened} region{'s' * (opened != 1)})" if loop else name
+        # An innermost row is less work than opening a region for it.
+        cost = Cost(tasks=shape[0] * shape[1], tiny=True, starts=opened)
         return ctx.plan(label, functools.partial(kernel, work), backend="numba",
-                        workers=workers, check=lambda _: ok, **kw)
+                        workers=workers, check=lambda _: ok, cost=cost, **kw)
 
     serial, outer, middle, inner, argument_only = ctx.compare(
         plan("njit, one thread", kernels.serial, 1, baseline=True),
@@ -91,7 +93,9 @@ def _thread_crossover(ctx: Context) -> None:
         a, b = ctx.compare(*[
             ctx.plan(f"cdist {rows} rows x{loops} calls, n_threads={k}",
                      regions.batch(calls[k], loops), backend="parlab", workers=k,
-                     release_gil=True, check=lambda D: np.array_equal(D, want))
+                     release_gil=True, check=lambda D: np.array_equal(D, want),
+                     cost=Cost(ops=loops * X.size * rows, compiled=True, tasks=loops * k,
+                               starts=loops * k if k > 1 else 0))
             for k in (1, 2)], versus_first=True)
         one.append(a)
         two.append(b)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
+from parlab.experiments.framework import Cost
 from parlab.workloads.tasks import Task, nap
 
 
@@ -148,7 +149,8 @@ def job_plan(ctx, job, how: str, runner: Callable[[Task, int], Outcome], *, back
     expected = "every task's value" + (", also in the caller's dict" if shares_memory else "")
     return ctx.plan(f"{job.name} x{job.n}, {how}", lambda: runner(job.task, job.n),
                     backend=backend, workers=workers, release_gil=job.release_gil,
-                    check=check, expected=expected, **kwargs)
+                    check=check, expected=expected,
+                    cost=Cost(work=job.n, tasks=job.n, wait=float(job.waits)), **kwargs)
 
 
 # ---------------------------------------------------------------- processes

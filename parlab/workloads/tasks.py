@@ -109,6 +109,7 @@ class Job:
     task: Task
     expected: tuple
     release_gil: bool | None = None
+    waits: bool = False  # its tasks wait (I/O) rather than compute
 
     @property
     def n(self) -> int:
@@ -137,7 +138,7 @@ def lecture_jobs(n_tasks: int, seconds: float) -> dict[str, Job]:
     c_value = parlab.cpu_work(c_iters)
     waited = tuple(2 * i for i in range(n_tasks))
     jobs = [
-        Job("long_io", functools.partial(long_io, seconds=seconds), waited),
+        Job("long_io", functools.partial(long_io, seconds=seconds), waited, waits=True),
         Job("long_comp", functools.partial(long_comp, iterations=py_iters),
             (py_value,) * n_tasks),
     ]
@@ -145,7 +146,7 @@ def lecture_jobs(n_tasks: int, seconds: float) -> dict[str, Job]:
         mode = gil_word(release)
         jobs.append(Job(f"io_wait {mode}",
                         functools.partial(kernel_io, seconds=seconds, release_gil=release),
-                        waited, release))
+                        waited, release, waits=True))
         jobs.append(Job(f"cpu_work {mode}",
                         functools.partial(kernel_comp, iterations=c_iters, release_gil=release),
                         (c_value,) * n_tasks, release))
