@@ -80,7 +80,7 @@ def test_facts_ignore_the_load(ctx):
 
 
 def test_every_threshold_is_a_named_constant():
-    names = {"SPEEDUP_PER_CORE", "NO_SPEEDUP", "OVERLAP_SHARE", "NO_GAIN", "BUSY_SHARE",
+    names = {"SPEEDUP_PER_CORE", "SPEEDUP_CAP", "NO_SPEEDUP", "OVERLAP_SHARE", "NO_GAIN", "BUSY_SHARE",
              "FAR_FASTER", "SERIAL_LOW", "SERIAL_HIGH", "CROWD_SLOWER", "LOCK_CROWD_SLOWER",
              "PIPELINE_GAIN",
              "NEAR_BEST", "OVERSUBSCRIBED_LOSS", "FAR_FROM_CORES", "SIGMAS", "CONFIRM_K",

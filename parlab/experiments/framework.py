@@ -50,8 +50,11 @@ MAX_ROUNDS = {"tiny": 1, "quick": 12, "full": 9}
 # A comparison's extra rounds may cost at most this multiple of its first ones.
 EXTRA_TIME = 3.0
 # The capacity probe: released cpu_work, this many seconds of it per round,
-# run serially and split over the threads of the comparison (judging.py).
+# run serially and split over the threads of the comparison (judging.py),
+# each thread's slice at least PROBE_SLICE_S: on many cores a shorter slice
+# would be mostly its thread's start-up.
 PROBE_S = 0.02
+PROBE_SLICE_S = 0.005
 # "More workers than cores": this many per core (the lecture: 40 on 8 cores).
 OVERSUBSCRIBE = 4
 # Work split over the cores comes in at least this many tasks per core.
@@ -73,16 +76,21 @@ LECTURE_TITLES = {
 _PROBE_ITERATIONS: dict[int, int] = {}
 
 
+def probe_slice_s(workers: int) -> float:
+    """Seconds of released ``cpu_work`` in each of the probe's ``workers`` slices."""
+    return max(PROBE_S / workers, PROBE_SLICE_S)
+
+
 def probe_runs(workers: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """The capacity probe's two runs: ``workers`` slices of released
-    ``cpu_work`` (:data:`PROBE_S` seconds in all) one after another, and the
-    same slices in as many threads at once."""
+    ``cpu_work`` (:func:`probe_slice_s` seconds each) one after another, and
+    the same slices in as many threads at once."""
     import parlab
     from parlab.experiments.runners import run_together
     from parlab.workloads.tasks import calibrate
 
     if workers not in _PROBE_ITERATIONS:
-        _PROBE_ITERATIONS[workers] = calibrate(parlab.cpu_work, PROBE_S / workers)
+        _PROBE_ITERATIONS[workers] = calibrate(parlab.cpu_work, probe_slice_s(workers))
     calls = [functools.partial(parlab.cpu_work, _PROBE_ITERATIONS[workers])] * workers
     return (lambda: [c() for c in calls]), (lambda: run_together(calls))
 
@@ -426,10 +434,11 @@ class Context:
         return OVERSUBSCRIBE * self.cores
 
     def task_count(self, at_least: int) -> int:
-        """How many tasks to split work into: ``at_least``, and enough that
-        every core gets :data:`TASKS_PER_CORE` of them, so that no core idles
-        at the end while another finishes a task."""
-        return max(at_least, TASKS_PER_CORE * self.cores)
+        """How many tasks to split work into: at least ``at_least``, and a
+        multiple of the cores, at least :data:`TASKS_PER_CORE` per core, so
+        that no core idles at the end while another finishes a task (and more
+        workers than cores cannot finish sooner by sharing out the last wave)."""
+        return self.cores * max(TASKS_PER_CORE, -(-at_least // self.cores))
 
     def plan(self, name: str, fn: Callable[[], Any], *, backend: str, workers: int = 1,
              release_gil: bool | None = None, check: Callable[[Any], bool] | None = None,
