@@ -21,10 +21,12 @@
 # set in the environment, so the programs the interpreter starts (a compiler,
 # another Python) run as usual, and its children (multiprocessing's spawn,
 # sys.executable) are the same patched interpreter.
-# Debian's pyconfig.h is a stub that includes the multiarch one by a path
-# relative to /usr/include; the root's stub is replaced by the real header,
-# so C extensions (parlab's) compile against the root's headers with no
-# CPATH. A stamp file marks a finished install; delete the folder to
+# The root's build configuration (sysconfig) is made to name the root's /usr
+# where Debian's names /usr, and Debian's pyconfig.h, a stub that includes the
+# multiarch one by a path relative to /usr/include, is replaced by the real
+# header: C extensions (parlab's) compile against the root's headers with no
+# CPATH, and `-m venv` installs pip from Debian's wheel in the root
+# (python3.X-venv, python3-pip-whl). A stamp file marks a finished install; delete the folder to
 # assemble it anew. PARLAB_CACHE moves the cache, PARLAB_CURRENT_VENV the
 # venv (default .venv-3.X in the checkout).
 #
@@ -68,7 +70,7 @@ assemble() {
                 -o APT::Sandbox::User=root -qq)
     apt-get "${opts[@]}" update
     local pkgs=("python$VER" "python$VER-minimal" "libpython$VER" "libpython$VER-minimal"
-                "libpython$VER-stdlib" "libpython$VER-dev")
+                "libpython$VER-stdlib" "libpython$VER-dev" "python$VER-venv")
     # The shared libraries those packages depend on (their -dev packages and
     # data packages like tzdata aside: the machine's own serve), with sid's
     # libc6 and the libgcc-s1 it needs.
@@ -77,7 +79,7 @@ assemble() {
                --no-replaces --no-enhances "${pkgs[@]}" \
            | awk '/^  (Pre)?Depends: lib/ {print $2}' | grep -v -e '^libpython' -e '-dev$' | sort -u)
     # shellcheck disable=SC2086
-    (cd "$work" && apt-get "${opts[@]}" download "${pkgs[@]}" $deps libc6 libgcc-s1 >/dev/null)
+    (cd "$work" && apt-get "${opts[@]}" download "${pkgs[@]}" $deps libc6 libgcc-s1 python3-pip-whl >/dev/null)
     for p in "$work"/*.deb; do dpkg -x "$p" "$ROOT"; done
     log "unpacked $(ls "$work" | wc -l) packages: $(cd "$work" && ls | sed 's/_.*//' | tr '\n' ' ')"
     rm -rf "$work"
@@ -86,10 +88,10 @@ assemble() {
     [ -n "$ld" ] || { log "no loader in sid's libc6"; exit 1; }
     libdirs=$ROOT/usr/lib/$MULTIARCH:$ROOT/lib/$MULTIARCH
     "$patchelf" --set-interpreter "$ld" --force-rpath --set-rpath "$libdirs" "$PYTHON"
-    # libpython3.X.so (the -dev package's link to the shared library), for
-    # anything that embeds the interpreter; the interpreter itself is static.
-    local inc=$ROOT/usr/include/python$VER
-    cp "$ROOT/usr/include/$MULTIARCH/python$VER/pyconfig.h" "$inc/pyconfig.h"
+    # The build configuration names /usr (the headers, the libraries, the pip
+    # wheel that venv's ensurepip installs): the root's /usr instead.
+    sed -i -E "s#'/usr(/|')#'$ROOT/usr\\1#g" "$ROOT"/usr/lib/python"$VER"/_sysconfigdata_*.py
+    cp "$ROOT/usr/include/$MULTIARCH/python$VER/pyconfig.h" "$ROOT/usr/include/python$VER/pyconfig.h"
 
     # Every extension module of the standard library finds every library it
     # links inside the root (the loader is asked to list them as the
@@ -102,7 +104,8 @@ assemble() {
     "$PYTHON" -c 'import sys, ssl, ctypes, sqlite3, zlib, lzma, bz2, decimal, readline, uuid
 import compression.zstd, pyexpat, sysconfig
 assert sys.version_info[:2] == tuple(map(int, sys.argv[1].split("."))), sys.version
-assert sysconfig.get_path("include").startswith(sys.argv[2]), sysconfig.get_path("include")
+for path in sysconfig.get_path("include"), sysconfig.get_config_var("INCLUDEPY"):
+    assert path.startswith(sys.argv[2]), path
 ctypes.CDLL(None).getpid()
 ssl.create_default_context()
 print(sys.version.split()[0], ssl.OPENSSL_VERSION, "sqlite", sqlite3.sqlite_version)' \
@@ -119,29 +122,11 @@ log "interpreter $PYTHON, Python $("$PYTHON" -c 'import platform; print(platform
     "($((SECONDS - start)) s)"
 [ "$MAKE_VENV" = 1 ] || { echo "$PYTHON"; exit 0; }
 
-# The venv, again if another release made it. Debian's ensurepip is patched to
-# take its wheels from /usr/share/python-wheels, outside the root: pip comes
-# from PyPI instead (its newest wheel, checked against PyPI's sha256), fetched
-# by the interpreter itself.
+# The venv, again if another release made it.
 PY=$VENV/bin/python
-if ! [ -x "$PY" ] || [ "$("$PY" -c 'import sys; print(sys._base_executable)')" != "$PYTHON" ] ||
-   ! "$PY" -m pip --version >/dev/null 2>&1; then
+if ! [ -x "$PY" ] || [ "$("$PY" -c 'import sys; print(sys._base_executable)')" != "$PYTHON" ]; then
     rm -rf "$VENV"
-    "$PYTHON" -m venv --without-pip "$VENV"
-    "$PY" - <<'EOF'
-import hashlib, json, subprocess, sys, tempfile, urllib.parse, urllib.request
-from pathlib import Path
-index = urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60)
-wheel = next(f for f in json.load(index)["urls"] if f["packagetype"] == "bdist_wheel")
-# A mirror may answer with URLs relative to the page.
-url = urllib.parse.urljoin(index.url, wheel["url"])
-data = urllib.request.urlopen(url, timeout=120).read()
-assert hashlib.sha256(data).hexdigest() == wheel["digests"]["sha256"], "pip's wheel: bad sha256"
-with tempfile.TemporaryDirectory() as tmp:
-    path = Path(tmp) / wheel["filename"]
-    path.write_bytes(data)
-    subprocess.run([sys.executable, f"{path}/pip", "install", "--quiet", str(path)], check=True)
-EOF
+    "$PYTHON" -m venv "$VENV"
 fi
 "$PY" -m pip install --quiet --upgrade pip
 # numba publishes wheels for a new CPython months after its release: where it
