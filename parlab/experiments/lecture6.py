@@ -344,10 +344,11 @@ def differences(normal: dict, free: dict) -> str:
                   "the interpreters it was measured on: one thread of pure Python on the "
                   "free-threaded build against the normal one of the same version, built the "
                   "same way; switching the GIL back on does not win it back. Its size depends "
-                  "on the release (\"What's New in Python 3.14\": about 40% on 3.13t, 5-10% "
-                  "on 3.14t, whose specializing adaptive interpreter is enabled in the "
-                  "free-threaded build) and on the code: lecture 0's distance matrix (calls, a "
-                  "generator, sum and zip) against the compute loop's float arithmetic. The "
+                  "on the release (CPython's documents: about 40% on 3.13t; 5-10% on 3.14t, "
+                  "whose specializing adaptive interpreter is enabled in the free-threaded "
+                  "build, \"What's New in Python 3.14\") and on the code: lecture 0's "
+                  "distance matrix (calls, a generator, sum and zip) against the compute "
+                  "loop's float arithmetic. The "
                   "other build to compare with comes from PARLAB_PYTHONS (reproduce --python "
                   "sets it; scripts/python-ft.sh --twin builds one).",
             sizes={"tiny": dict(iterations=20_000, m=12, dim=10),
