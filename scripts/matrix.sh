@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every CPython 3.10+ this machine has (pyenv's versions, python3.X on PATH):
+# Every CPython 3.10+ this machine has (pyenv's versions, python3.X on PATH,
+# the current releases scripts/python-current.sh assembled in ~/.cache/parlab):
 # for each, build parlab's wheel with -Werror (pip wheel, from a copy of the
 # sources), on Linux check and repair it with auditwheel, install the repaired
 # wheel into a fresh virtual environment with the fast-test dependency group,
@@ -18,6 +19,7 @@ mkdir -p "$OUT"
 declare -A seen=()
 pythons=()
 for py in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/*/bin/python3 \
+          "${PARLAB_CACHE:-$HOME/.cache/parlab}"/python-3.1[0-9]/usr/bin/python3.1[0-9] \
           $(compgen -c python3. | grep -E '^python3\.[0-9]+t?$' | sort -u); do
     exe=$("$py" -c 'import sys; print(sys.executable if sys.version_info >= (3, 10) else "")' \
           2> /dev/null) || continue

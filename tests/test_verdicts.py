@@ -79,6 +79,25 @@ def test_facts_ignore_the_load(ctx):
     assert judging.fact(ctx, "b", False, "").verdict == "fails"
 
 
+def test_a_measured_price_holds_at_any_size_and_fails_only_when_broken(ctx):
+    """L6.4's rule: a price is named, whatever its size (1.4x on 3.13t, 1.05x on
+    3.14t, even below 1x), and fails where it cannot be: a wrong output, no
+    runs, runs the clock could not see."""
+    import dataclasses
+    normal = variant(1.0)
+    for ratio in (1.4, 1.05, 0.98):
+        lesson = judging.measured(ctx, "p", variant(ratio), normal, what=" on 3.14t")
+        assert lesson.verdict == "holds", lesson.observed
+        assert lesson.observed.startswith(f"{ratio:.2f}x on 3.14t")
+    for broken, why in ((dataclasses.replace(variant(1.4), correct=False), "wrong output"),
+                        (dataclasses.replace(variant(1.4), times=[]), "no runs"),
+                        (variant(0.0), "too short for the clock")):
+        lesson = judging.measured(ctx, "p", broken, normal, what="")
+        assert lesson.verdict == "fails" and why in lesson.observed, lesson.observed
+    noisy = Variant("noisy", "test", 1, None, 0.2, [0.1, 0.2, 0.24], None, True, "x", IDLE)
+    assert judging.measured(ctx, "p", noisy, normal, what="").verdict == "inconclusive"
+
+
 def test_every_threshold_is_a_named_constant():
     names = {"SPEEDUP_PER_CORE", "SPEEDUP_CAP", "NO_SPEEDUP", "OVERLAP_SHARE", "NO_GAIN", "BUSY_SHARE",
              "FAR_FASTER", "SERIAL_LOW", "SERIAL_HIGH", "CROWD_SLOWER", "LOCK_CROWD_SLOWER",

@@ -10,9 +10,11 @@ each. Nothing here imports Dask at import time.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib
 import multiprocessing
+import threading
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -119,11 +121,27 @@ def global_draws(processes: int, samples: int, *, start_method: str | None = Non
     :func:`pool_start_method` (``start_method``).
 
     The tasks wait for each other at a barrier, so each really runs in its own
-    worker. Forked workers start from a copy of this process's global random
+    worker. Forked workers start from a copy of their parent's global random
     state, so all draw the same numbers; spawned ones (and forkserver's) seed
     their own afresh from the OS, so none repeats another.
+
+    A process that runs other threads (Dask's, once a cluster was used here; a
+    Jupyter kernel's) is never forked: a child may inherit a lock some thread
+    held, and deadlock (Python 3.12+ warns of it). The forking parent is then a
+    fresh process of its own, with one thread, whose random state the workers
+    copy: the lesson is the same.
     """
-    mp = multiprocessing.get_context(pool_start_method(start_method))
+    method = pool_start_method(start_method)
+    if method != "fork" or threading.active_count() == 1:
+        return _draws_in_pool(processes, samples, method, timeout)
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as parent:
+        return parent.submit(_draws_in_pool, processes, samples, method, timeout).result()
+
+
+def _draws_in_pool(processes: int, samples: int, method: str, timeout: float
+                   ) -> list[np.ndarray]:
+    mp = multiprocessing.get_context(method)
     barrier = mp.Barrier(processes, timeout=timeout)
     with mp.Pool(processes, initializer=_keep_barrier, initargs=(barrier,)) as pool:
         return pool.map(_draw_after_barrier, [samples] * processes, chunksize=1)
