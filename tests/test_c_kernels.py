@@ -267,6 +267,13 @@ def test_sleep_until_never_ends_early_and_costs_no_cpu(driver, ms):
     assert 0 <= cpu <= max(wall // 2, 20 * 10**6)
 
 
+def test_every_kernel_at_once_in_threads(driver, supported):
+    """Four threads run every kernel at once, sharing inputs, one distance
+    matrix and a counter per mode: each thread's results equal one thread's
+    (scripts/ci-tsan.sh runs this under ThreadSanitizer)."""
+    assert run(driver, "together", 4) == [w for p in PATHS if supported[p] for w in (p, "ok")]
+
+
 def test_racy_counter_exact_in_one_thread(driver):
     # With threads the racy count can be anything from 2 to the total: only
     # one thread at a time pins it.
