@@ -74,7 +74,15 @@ void pl_trace_begin(pl_trace_call *c, pl_kernel kernel, int64_t t_enter, int rel
 /* A slot for one record, or NULL once the buffer is full (counted as dropped). */
 static int64_t *slot(pl_trace_buffer *tb)
 {
+#ifdef PARLAB_PLANT_RACE
+    /* Test-only (scripts/ci-tsan.sh's negative check): the cursor bumped by a
+     * plain load and store, a data race between threads recording at once
+     * that ThreadSanitizer must report. */
+    ptrdiff_t *cursor = (ptrdiff_t *)&tb->next;
+    ptrdiff_t i = (*cursor)++;
+#else
     ptrdiff_t i = atomic_fetch_add_explicit(&tb->next, 1, memory_order_relaxed);
+#endif
     return i < tb->capacity ? tb->rec[i] : NULL;
 }
 
