@@ -46,14 +46,16 @@ TSAN_OPTIONS="suppressions=$SUPPRESSIONS exitcode=0" separate_build "$OUT"
 TSAN_OPTIONS="suppressions=$SUPPRESSIONS exitcode=0" PARLAB_PLANT_RACE=1 separate_build "$PLANTED"
 log "built ($((SECONDS - start)) s)"
 
-# tsan_run DIR CMD...: CMD with TSan reporting into DIR/logs; fails when a
-# report appears there, printing it.
+# tsan_run DIR CMD...: CMD with TSan reporting into DIR/logs, and the build
+# in DIR/lib first on child processes' path too (the magics tests' IPython
+# kernels import it); fails when a report appears there, printing it.
 tsan_run() {
-    local logs=$1/logs status=0
+    local dir=$1 logs=$1/logs status=0
     shift
     rm -rf "$logs"
     mkdir -p "$logs"
-    TSAN_OPTIONS="halt_on_error=1 suppressions=$SUPPRESSIONS log_path=$logs/tsan" "$@" || status=$?
+    PYTHONPATH=$dir/lib TSAN_OPTIONS="halt_on_error=1 suppressions=$SUPPRESSIONS log_path=$logs/tsan" \
+        "$@" || status=$?
     if compgen -G "$logs/*" > /dev/null; then
         log "ThreadSanitizer reports:"
         cat "$logs"/* >&2
