@@ -45,6 +45,11 @@ def compile_args(compiler_type: str) -> list[str]:
     # the GIL, as on free-threaded CPython; the GIL tests run against it.
     if os.environ.get("PARLAB_EMULATE_GIL"):
         args.append("-DPARLAB_EMULATE_GIL")
+    # PARLAB_PLANT_RACE=1, a test-only build: plants data races (the trace
+    # buffer's cursor, the atomic counter) that scripts/ci-tsan.sh checks
+    # ThreadSanitizer reports.
+    if os.environ.get("PARLAB_PLANT_RACE"):
+        args.append("-DPARLAB_PLANT_RACE")
     if os.environ.get("PARLAB_WERROR"):
         args += werror
     return args

@@ -630,13 +630,16 @@ PyObject *pl_py_trace_stop(PyObject *module, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "trace: no trace is recording");
         return NULL;
     }
-    ptrdiff_t rows, dropped;
-    const int64_t *rec = pl_trace_records(tb, &rows, &dropped);
-    npy_intp dims[2] = {rows, PL_TRACE_NFIELDS};
+    ptrdiff_t dropped;
+    const ptrdiff_t claimed = pl_trace_claimed(tb, &dropped);
+    npy_intp dims[2] = {claimed, PL_TRACE_NFIELDS};
     PyObject *records = PyArray_SimpleNew(2, dims, NPY_INT64);
-    if (records)
-        memcpy(PyArray_DATA((PyArrayObject *)records), rec,
-               (size_t)rows * PL_TRACE_NFIELDS * sizeof *rec);
+    if (records) {
+        const ptrdiff_t whole =
+            pl_trace_copy(tb, claimed, PyArray_DATA((PyArrayObject *)records));
+        if (whole < claimed) /* calls still writing as the trace stopped: not recorded */
+            Py_SETREF(records, PySequence_GetSlice(records, 0, whole));
+    }
     pl_trace_release(tb);
     if (records == NULL)
         return NULL;

@@ -4,6 +4,7 @@
 #include "trace.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "platform.h"
 
@@ -18,6 +19,14 @@ struct pl_trace_buffer {
     _Atomic int refs;          /* the trace itself while active, plus calls in flight */
     int cpu_time;              /* also read the thread's CPU clock (a syscall, ~0.5 us) */
     int64_t (*rec)[PL_TRACE_NFIELDS];
+    /* written[i] becomes 1 once record i is whole: a release store by its
+     * writer after filling it, an acquire load by pl_trace_copy, in the thread
+     * that stops the trace, before reading it. The cursor `next` is relaxed
+     * and orders nothing: without this flag the reader could copy a record
+     * that a call ending as the trace stops is still writing (calls in flight
+     * go on writing into a detached buffer), and would read even finished
+     * records of other threads without their writing happening before. */
+    _Atomic unsigned char *written;
 };
 
 /* The active trace. Joining it (load + reference) and detaching it happen
@@ -71,11 +80,25 @@ void pl_trace_begin(pl_trace_call *c, pl_kernel kernel, int64_t t_enter, int rel
     c->cpu_start = c->tb->cpu_time ? pl_thread_cpu_ns() : -1;
 }
 
-/* A slot for one record, or NULL once the buffer is full (counted as dropped). */
-static int64_t *slot(pl_trace_buffer *tb)
+/* A slot for one record, or -1 once the buffer is full (counted as dropped). */
+static ptrdiff_t slot(pl_trace_buffer *tb)
 {
+#ifdef PARLAB_PLANT_RACE
+    /* Test-only (scripts/ci-tsan.sh's negative check): the cursor bumped by a
+     * plain load and store, a data race between threads recording at once
+     * that ThreadSanitizer must report. */
+    ptrdiff_t *cursor = (ptrdiff_t *)&tb->next;
+    ptrdiff_t i = (*cursor)++;
+#else
     ptrdiff_t i = atomic_fetch_add_explicit(&tb->next, 1, memory_order_relaxed);
-    return i < tb->capacity ? tb->rec[i] : NULL;
+#endif
+    return i < tb->capacity ? i : -1;
+}
+
+/* Record i is whole: pl_trace_copy may read it from now on. */
+static void publish(pl_trace_buffer *tb, ptrdiff_t i)
+{
+    atomic_store_explicit(&tb->written[i], 1, memory_order_release);
 }
 
 int64_t pl_trace_thread_seq(void)
@@ -106,11 +129,13 @@ void pl_trace_wait(pl_trace_call *c, int64_t asked, int64_t got, int separate)
     if (!separate)
         return;
     c->n_waits++;
-    int64_t *r = slot(c->tb);
-    if (r) {
+    const ptrdiff_t i = slot(c->tb);
+    if (i >= 0) {
+        int64_t *r = c->tb->rec[i];
         fill(r, c, 1);
         r[F_T_ENTER] = asked;
         r[F_T_RETURN] = got;
+        publish(c->tb, i);
     }
 }
 
@@ -118,8 +143,9 @@ void pl_trace_end(pl_trace_call *c, int64_t t_work_end, int completed, int n_thr
 {
     if (c->tb == NULL)
         return;
-    int64_t *r = slot(c->tb);
-    if (r) {
+    const ptrdiff_t i = slot(c->tb);
+    if (i >= 0) {
+        int64_t *r = c->tb->rec[i];
         fill(r, c, 0);
         r[F_T_ENTER] = c->t_enter;
         r[F_T_WORK_START] = c->t_work_start;
@@ -133,6 +159,7 @@ void pl_trace_end(pl_trace_call *c, int64_t t_work_end, int completed, int n_thr
         r[F_COMPLETED] = completed;
         r[F_CPU_NS] = c->cpu_start >= 0 ? pl_thread_cpu_ns() - c->cpu_start : -1;
         r[F_N_THREADS] = n_threads;
+        publish(c->tb, i);
     }
     pl_trace_release(c->tb);
     c->tb = NULL;
@@ -141,7 +168,10 @@ void pl_trace_end(pl_trace_call *c, int64_t t_work_end, int completed, int n_thr
 int pl_trace_start(int64_t capacity, int cpu_time)
 {
     pl_trace_buffer *tb = calloc(1, sizeof *tb);
-    if (tb == NULL || (tb->rec = calloc((size_t)capacity, sizeof *tb->rec)) == NULL) {
+    if (tb == NULL || (tb->rec = calloc((size_t)capacity, sizeof *tb->rec)) == NULL ||
+        (tb->written = calloc((size_t)capacity, sizeof *tb->written)) == NULL) {
+        if (tb)
+            free(tb->rec);
         free(tb);
         return -2;
     }
@@ -155,6 +185,7 @@ int pl_trace_start(int64_t capacity, int cpu_time)
     const int started = atomic_compare_exchange_strong(&active, &expected, tb);
     pl_mutex_unlock(&active_lock);
     if (!started) {
+        free(tb->written);
         free(tb->rec);
         free(tb);
         return -1;
@@ -170,17 +201,30 @@ pl_trace_buffer *pl_trace_detach(void)
     return tb;
 }
 
-const int64_t *pl_trace_records(pl_trace_buffer *tb, ptrdiff_t *n_rows, ptrdiff_t *dropped)
+ptrdiff_t pl_trace_claimed(pl_trace_buffer *tb, ptrdiff_t *dropped)
 {
     const ptrdiff_t used = atomic_load(&tb->next);
-    *n_rows = used < tb->capacity ? used : tb->capacity;
-    *dropped = used - *n_rows;
-    return &tb->rec[0][0];
+    const ptrdiff_t rows = used < tb->capacity ? used : tb->capacity;
+    *dropped = used - rows;
+    return rows;
+}
+
+ptrdiff_t pl_trace_copy(pl_trace_buffer *tb, ptrdiff_t rows, int64_t *dst)
+{
+    ptrdiff_t n = 0;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        if (!atomic_load_explicit(&tb->written[i], memory_order_acquire))
+            continue;
+        memcpy(dst + n * PL_TRACE_NFIELDS, tb->rec[i], sizeof tb->rec[i]);
+        n++;
+    }
+    return n;
 }
 
 void pl_trace_release(pl_trace_buffer *tb)
 {
     if (atomic_fetch_sub(&tb->refs, 1) == 1) {
+        free(tb->written);
         free(tb->rec);
         free(tb);
     }

@@ -82,8 +82,13 @@ int pl_trace_start(int64_t capacity, int cpu_time);
 /* Detaches the active trace: NULL when none. Calls still running keep
  * writing into it; pl_trace_release frees it once the last of them ended. */
 pl_trace_buffer *pl_trace_detach(void);
-/* The records written so far (min(used, capacity) rows) and the number lost. */
-const int64_t *pl_trace_records(pl_trace_buffer *tb, ptrdiff_t *n_rows, ptrdiff_t *dropped);
+/* The records claimed so far (min(used, capacity): at most this many are
+ * whole) and, in *dropped, the number lost to a full buffer. */
+ptrdiff_t pl_trace_claimed(pl_trace_buffer *tb, ptrdiff_t *dropped);
+/* Copies the whole records among the first `rows` into dst (rows x
+ * PL_TRACE_NFIELDS), in order, and returns how many: a record that a call
+ * ending as the trace stopped is still writing is left out. */
+ptrdiff_t pl_trace_copy(pl_trace_buffer *tb, ptrdiff_t rows, int64_t *dst);
 void pl_trace_release(pl_trace_buffer *tb);
 
 /* This thread's number in F_THREAD_SEQ (given on first use). */

@@ -267,6 +267,28 @@ def test_sleep_until_never_ends_early_and_costs_no_cpu(driver, ms):
     assert 0 <= cpu <= max(wall // 2, 20 * 10**6)
 
 
+def test_every_kernel_at_once_in_threads(driver, supported):
+    """Four threads run every kernel at once, sharing inputs, one distance
+    matrix and a counter per mode: each thread's results equal one thread's
+    (scripts/ci-tsan.sh runs this under ThreadSanitizer)."""
+    assert run(driver, "together", 4) == [w for p in PATHS if supported[p] for w in (p, "ok")]
+
+
+def test_planted_race_is_reported_by_tsan(tmp_path, toolchain):
+    """Under ThreadSanitizer (scripts/ci-tsan.sh builds the driver with
+    -fsanitize=thread) a driver with a planted race (-DPARLAB_PLANT_RACE:
+    plain increments in the atomic counter mode) is reported: the pass can fail."""
+    if "-fsanitize=thread" not in os.environ.get("CFLAGS", ""):
+        pytest.skip("the driver is not built with ThreadSanitizer (scripts/ci-tsan.sh does)")
+    planted = build_driver(tmp_path, toolchain, "-DPARLAB_PLANT_RACE")
+    # The report on stderr, not into the pass's log files, which would fail it.
+    out = subprocess.run([*planted, "counter", "atomic", "2", "100000"], capture_output=True,
+                         text=True, timeout=300,
+                         env={**os.environ, "TSAN_OPTIONS": "halt_on_error=1"})
+    assert out.returncode == 66, out.stderr
+    assert "WARNING: ThreadSanitizer: data race" in out.stderr and "counter.c" in out.stderr
+
+
 def test_racy_counter_exact_in_one_thread(driver):
     # With threads the racy count can be anything from 2 to the total: only
     # one thread at a time pins it.

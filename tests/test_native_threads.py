@@ -47,6 +47,8 @@ def test_bad_n_threads_named(func, bad, exc):
         func(bad)
 
 
+@pytest.mark.thread_unsafe(reason="parlab.trace is one per process: the copies of a test "
+                                   "in other threads would record too")
 def test_none_and_minus_one_mean_the_usable_cores():
     with parlab.trace() as tr:
         parlab.count_hits(10**7, seed=1, n_threads=None)
@@ -70,12 +72,14 @@ def test_eight_python_threads_each_asking_for_four():
         assert h == want_h
 
 
+@pytest.mark.thread_unsafe(reason="forks: a fork while other threads run copies them mid-call")
 @pytest.mark.parametrize("method", START_METHODS)
 def test_children_after_native_threads_use_them_again(method):
     fork_children.native_threads_again()  # the parent has used native threads
     assert run_children(method, fork_children.native_threads_again, 2) == ["ok", "ok"]
 
 
+@pytest.mark.thread_unsafe(reason="signals: only the main thread may set handlers and gets them")
 def test_ctrl_c_stops_a_call_on_two_native_threads():
     def interrupt(signum, frame):
         raise KeyboardInterrupt

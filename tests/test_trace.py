@@ -140,6 +140,34 @@ def test_sixteen_threads_lose_nothing_when_capacity_suffices(release):
     assert (tr.events.n_waits <= records_per_call - 1).all()
 
 
+def test_stopping_while_threads_record_returns_whole_records():
+    """Traces stopped while other threads go on making traced calls: each
+    record returned is whole (a call ending as the trace stops is in it
+    completely or not at all). Under ThreadSanitizer (scripts/ci-tsan.sh) any
+    record read without its writing happening before is a reported race."""
+    stop = threading.Event()
+
+    def body():
+        while not stop.is_set():
+            parlab.count_hits(1, seed=1)
+
+    threads = [threading.Thread(target=body) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(20):
+            with parlab.trace() as tr:
+                time.sleep(0.002)
+            ev = tr.events
+            # A row still being written shows as zeros: kernel 0 is cdist.
+            assert (ev.kernel == "count_hits").all()
+            assert (ev.thread != 0).all() and (ev.end_ns >= ev.start_ns).all()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
 def test_events_columns_and_clock():
     before = time.perf_counter_ns()
     with parlab.trace() as tr:

@@ -65,8 +65,15 @@ void pl_counter_add(pl_counter *c, int64_t n, pl_counter_mode mode)
         }
         break;
     case PL_ATOMIC:
+#ifdef PARLAB_PLANT_RACE
+        /* Test-only (scripts/ci-tsan.sh's negative check): plain, non-atomic
+         * increments, a data race that ThreadSanitizer must report. */
+        for (int64_t i = 0; i < n; i++)
+            (*(int64_t *)&c->value)++;
+#else
         for (int64_t i = 0; i < n; i++)
             atomic_fetch_add_explicit(&c->value, 1, memory_order_relaxed);
+#endif
         break;
     }
 }

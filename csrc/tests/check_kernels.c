@@ -11,6 +11,10 @@
  *   check_kernels counter MODE THREADS N   -> final value after THREADS threads add N each
  *   check_kernels sleep MS                 -> pl_sleep_until now + MS ms: the wall time and
  *                                             this thread's CPU time it took, in ns
+ *   check_kernels together THREADS        -> every kernel at once in THREADS threads, on
+ *                                             every path this CPU runs: "PATH ok" per path
+ *                                             when each thread's results equal one
+ *                                             thread's (exit status 1 otherwise)
  *   check_kernels cdist PATH METRIC LDA LDB LDO BI BJ THREADS < matrices
  *       -> pl_cdist_block on PATH, with row strides LDA, LDB (0: one row
  *          broadcast), LDO, called on BI x BJ blocks of the result shared out
@@ -175,6 +179,117 @@ static int run_cdist(char **argv)
     return status;
 }
 
+/* "together": each thread counts hits in its own stretch of one stream,
+ * runs cpu_work, writes its own rows of one distance matrix from shared
+ * inputs, adds to one shared counter per mode and sleeps, all at once. */
+#define TOGETHER_ROWS 8       /* rows of the distance matrix per thread */
+#define TOGETHER_COLS 13      /* rows of its shared XB */
+#define TOGETHER_DIM 37       /* columns of XA and XB */
+#define TOGETHER_SAMPLES 100003
+#define TOGETHER_ITERATIONS 5000
+#define TOGETHER_ADDS 10000
+
+typedef struct {
+    const double *A, *B;
+    double *out;           /* rows [index * TOGETHER_ROWS, ...) are this thread's */
+    pl_counter *counters;  /* one per mode, shared by every thread */
+    int index;
+    int64_t hits;
+    double x;
+} together_job;
+
+static void *together_work(void *arg)
+{
+    together_job *j = arg;
+    const long row = (long)j->index * TOGETHER_ROWS;
+    j->hits = pl_count_hits(UINT64_C(0x9e3779b97f4a7c15), (uint64_t)j->index * TOGETHER_SAMPLES,
+                            TOGETHER_SAMPLES);
+    pl_cpu_state s = {0.0, 0};
+    pl_cpu_work(&s, TOGETHER_ITERATIONS);
+    j->x = s.x;
+    pl_cdist_block(j->A + row * TOGETHER_DIM, TOGETHER_DIM, j->B, TOGETHER_DIM, TOGETHER_ROWS,
+                   TOGETHER_COLS, TOGETHER_DIM, PL_EUCLIDEAN, j->out + row * TOGETHER_COLS,
+                   TOGETHER_COLS);
+    for (int mode = 0; mode < 3; mode++)
+        pl_counter_add(&j->counters[mode], TOGETHER_ADDS, (pl_counter_mode)mode);
+    pl_sleep_until(pl_now_ns() + 1000000);
+    return NULL;
+}
+
+/* The threads' results against the same work done by the main thread alone. */
+static int together_on_path(int threads, const double *A, const double *B, double *out,
+                            double *alone)
+{
+    const long rows = (long)threads * TOGETHER_ROWS;
+    pl_counter counters[3];
+    for (int mode = 0; mode < 3; mode++)
+        if (pl_counter_init(&counters[mode], 0)) {
+            fprintf(stderr, "cannot make a counter's mutex\n");
+            return 1;
+        }
+    together_job jobs[64];
+    pl_thread tid[64];
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = (together_job){.A = A, .B = B, .out = out, .counters = counters, .index = t};
+        if (pl_thread_start(&tid[t], together_work, &jobs[t]))
+            return thread_failed();
+    }
+    for (int t = 0; t < threads; t++)
+        pl_thread_join(tid[t]);
+
+    int ok = 1;
+    pl_cdist_block(A, TOGETHER_DIM, B, TOGETHER_DIM, rows, TOGETHER_COLS, TOGETHER_DIM,
+                   PL_EUCLIDEAN, alone, TOGETHER_COLS);
+    ok &= memcmp(out, alone, sizeof(double) * (size_t)(rows * TOGETHER_COLS)) == 0;
+    pl_cpu_state s = {0.0, 0};
+    pl_cpu_work(&s, TOGETHER_ITERATIONS);
+    for (int t = 0; t < threads; t++) {
+        ok &= jobs[t].hits == pl_count_hits(UINT64_C(0x9e3779b97f4a7c15),
+                                            (uint64_t)t * TOGETHER_SAMPLES, TOGETHER_SAMPLES);
+        ok &= jobs[t].x == s.x;
+    }
+    /* The racy counter loses updates, but never gains any. */
+    const int64_t total = (int64_t)threads * TOGETHER_ADDS;
+    const int64_t racy = pl_counter_get(&counters[PL_RACY]);
+    ok &= racy >= TOGETHER_ADDS && racy <= total;
+    ok &= pl_counter_get(&counters[PL_LOCKED]) == total;
+    ok &= pl_counter_get(&counters[PL_ATOMIC]) == total;
+    for (int mode = 0; mode < 3; mode++)
+        pl_counter_destroy(&counters[mode]);
+    return ok ? 0 : 1;
+}
+
+static int run_together(int threads)
+{
+    if (threads < 1 || threads > 64)
+        return 2;
+    const long rows = (long)threads * TOGETHER_ROWS;
+    double *A = malloc(sizeof(double) * (size_t)(rows * TOGETHER_DIM));
+    double *B = malloc(sizeof(double) * TOGETHER_COLS * TOGETHER_DIM);
+    double *out = malloc(sizeof(double) * (size_t)(rows * TOGETHER_COLS));
+    double *alone = malloc(sizeof(double) * (size_t)(rows * TOGETHER_COLS));
+    if (!A || !B || !out || !alone)
+        return 2;
+    for (long i = 0; i < rows * TOGETHER_DIM; i++)
+        A[i] = sin((double)i);
+    for (long i = 0; i < TOGETHER_COLS * TOGETHER_DIM; i++)
+        B[i] = cos((double)i);
+    int status = 0;
+    for (int p = 0; p < PL_SIMD_COUNT && status == 0; p++) {
+        if (!pl_simd_supported((pl_simd)p))
+            continue;
+        /* Selected while no other thread runs, as parlab selects at import. */
+        pl_simd_select((pl_simd)p);
+        status = together_on_path(threads, A, B, out, alone);
+        printf("%s %s\n", pl_simd_name((pl_simd)p), status ? "differs" : "ok");
+    }
+    free(A);
+    free(B);
+    free(out);
+    free(alone);
+    return status;
+}
+
 /* Selects the named path; -1 if unknown or not runnable here. */
 static int select_path(const char *name)
 {
@@ -233,6 +348,8 @@ int main(int argc, char **argv)
     }
     if (argc == 5 && strcmp(argv[1], "counter") == 0)
         return run_counter(argv[2], atoi(argv[3]), strtoll(argv[4], NULL, 10));
+    if (argc == 3 && strcmp(argv[1], "together") == 0)
+        return run_together(atoi(argv[2]));
     if (argc == 10 && strcmp(argv[1], "cdist") == 0)
         return select_path(argv[2]) < 0 ? 2 : run_cdist(argv + 3);
     fprintf(stderr, "usage: see the comment at the top of check_kernels.c\n");
