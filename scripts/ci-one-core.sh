@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PY=$(cd "${PARLAB_VENV:-.venv}" && pwd)/bin/python
 OUT=build/one-core
 rm -rf "$OUT"
+mkdir -p build
 "$PY" -m parlab reproduce --cores 1 --out "$OUT" > "$OUT.log" || { cat "$OUT.log"; exit 1; }
 tail -1 "$OUT.log"
 "$PY" - "$OUT/lessons.csv" <<'PY'
