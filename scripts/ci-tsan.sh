@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI: ThreadSanitizer over parlab on free-threaded CPython. scripts/python-tsan.sh
 # builds the TSan interpreter once (cached in ~/.cache/parlab) and makes
-# .venv-tsan; parlab._core is built with -fsanitize=thread -g into
+# its venv (in the cache); parlab._core is built with -fsanitize=thread -g into
 # build/tsan/ (the in-place extension is left alone), then
 #   - the kernel, native-thread, counter (every mode), trace, GIL (held calls
 #     take the emulated GIL here), interrupt and magics tests run on it once plainly and once under
@@ -33,7 +33,7 @@ log() { echo "ci-tsan.sh: $*" >&2; }
 TSAN="-fsanitize=thread -g"
 # setuptools adds CFLAGS and LDFLAGS to the extension's build (on top of the
 # interpreter's own -fsanitize=thread); the C kernel tests add them to their
-# driver's. The build uses .venv-tsan's setuptools and NumPy (no isolated
+# driver's. The build uses that venv's setuptools and NumPy (no isolated
 # build environment to install under TSan every run); CPython's own races
 # while pip runs are not this pass's business.
 export CFLAGS="$TSAN" LDFLAGS="$TSAN" PIP_NO_BUILD_ISOLATION=0

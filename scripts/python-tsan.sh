@@ -10,7 +10,9 @@
 # delete that folder to rebuild), with CPython's own suppressions file
 # (Tools/tsan/suppressions_free_threading.txt of the release tarball, which is
 # removed after the build) kept beside it in share/parlab/. PARLAB_CACHE
-# moves the cache, PARLAB_TSAN_VENV the venv (default .venv-tsan).
+# moves the cache, PARLAB_TSAN_VENV the venv (default: venv-tsan in the cache,
+# beside the interpreter: it holds only parlab's dependencies, which pip
+# installs slowly under TSan, so a fresh clone, as CI's, reuses it).
 #
 # Compiler: clang (Debian's clang package, installed if missing), as
 # CPython's own TSan CI job uses: GCC's ThreadSanitizer does not instrument
@@ -24,7 +26,7 @@ set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 CACHE=${PARLAB_CACHE:-$HOME/.cache/parlab}
-VENV=${PARLAB_TSAN_VENV:-.venv-tsan}
+VENV=${PARLAB_TSAN_VENV:-$CACHE/venv-tsan}
 mkdir -p "$CACHE"
 
 log() { echo "python-tsan.sh: $*" >&2; }
