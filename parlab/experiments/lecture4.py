@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import statistics
 
 import numpy as np
 
@@ -114,7 +113,7 @@ def blas_threads(ctx: Context) -> Result:
         # (medians, more rounds while undecided): a single median hit by a
         # burst must not make another count look best.
         best = min((v for k, v in variants.items() if k != ctx.cores),
-                   key=lambda v: statistics.median(v.times))
+                   key=lambda v: v.seconds)
         judging.at_most(ctx, BEST_AT_CORES, at_cores, best, judging.NEAR_BEST,
                         what=f" the time of the fastest other count, {best.name}")
     return ctx.result(figure="threads_curve_figure")
