@@ -25,12 +25,10 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
-CACHE=${PARLAB_CACHE:-$HOME/.cache/parlab}
+source scripts/_lib.sh
+source scripts/_python_build.sh
 VENV=${PARLAB_TSAN_VENV:-$CACHE/venv-tsan}
 mkdir -p "$CACHE"
-
-log() { echo "python-tsan.sh: $*" >&2; }
-source scripts/_python_build.sh
 
 # CPython's suppressions for its own races, relative to the install.
 SUPPRESSIONS=share/parlab/suppressions_free_threading.txt
@@ -59,7 +57,7 @@ log "interpreter $prefix ($((SECONDS - start)) s)"
 # pip and the interpreter's own races (CPython's file names them): not what
 # the TSan pass checks, and they must not fail the installs.
 export TSAN_OPTIONS="suppressions=$prefix/$SUPPRESSIONS exitcode=0"
-venv_of "$prefix/bin/python${ver}t" "$VENV"
+venv "$VENV" "$prefix/bin/python${ver}t"
 PY=$VENV/bin/python
 # What the tests import: parlab's dependencies and its test-base extra (as in
 # scripts/python-ft.sh: numba has no free-threaded build) and
@@ -74,7 +72,6 @@ p = tomllib.load(open("pyproject.toml", "rb"))["project"]
 print("\n".join(p["dependencies"] + p["optional-dependencies"]["test-base"]))')
 reqs+=$'\npytest-run-parallel>=0.4'
 if [ "$(cat "$VENV/.parlab-reqs" 2>/dev/null)" != "$reqs" ]; then
-    "$PY" -m pip install --quiet --upgrade pip
     PIP_PREFER_BINARY=1 "$PY" -m pip install --quiet --no-compile -r /dev/stdin <<< "$reqs"
     "$PY" -m pip check
     echo "$reqs" > "$VENV/.parlab-reqs"

@@ -23,6 +23,8 @@ from parlab._info import gil_enabled
 from parlab.magics import (INCONCLUSIVE, NO_GIL_VERDICTS, THREAD_VERDICTS, Samples, sample,
                            speedup_verdict)
 
+pytestmark = [pytest.mark.tsan]
+
 CELL_TIMEOUT_S = 600
 # The words this interpreter's %speedup uses (a free-threaded one has no GIL to name).
 WORDS = THREAD_VERDICTS if gil_enabled() else NO_GIL_VERDICTS

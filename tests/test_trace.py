@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # Under pytest-run-parallel: a trace records every thread's calls and only one
 # records at a time, so a test that records must run alone.
-pytestmark = pytest.mark.thread_unsafe(reason="parlab.trace is one per process: the copies "
-                                              "of a test in other threads would record too")
+pytestmark = [pytest.mark.sanitize, pytest.mark.tsan,
+              pytest.mark.thread_unsafe(reason="parlab.trace is one per process: the copies "
+                                               "of a test in other threads would record too")]
 HELD_KEEPS_THE_GIL = parlab.info()["held_mode"] == "gil"
 REQUIRED_COLUMNS = {"kernel", "thread", "start_ns", "end_ns", "work_s", "gil_wait_s", "gil_held"}
 
