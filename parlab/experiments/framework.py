@@ -26,6 +26,7 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+from parlab import _processes
 from parlab._cores import restricted, usable_cores
 from parlab.experiments._load import Load, LoadMeter
 
@@ -419,7 +420,7 @@ class Context:
     @property
     def mp(self):
         """The multiprocessing context every process pool must be made from."""
-        return multiprocessing.get_context(self.start_method)
+        return _processes.context(self.start_method)
 
     def worker_counts(self, *, oversubscribe: int | None = None) -> list[int]:
         """1, half the cores, all the cores and optionally an oversubscribed count."""
