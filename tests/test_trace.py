@@ -231,7 +231,13 @@ def test_bad_cpu_time(cpu_time):
 
 @pytest.mark.thread_unsafe(reason="signals: only the main thread may set handlers and gets them")
 def test_interrupted_call_is_recorded_as_not_completed():
-    old = signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
+    def interrupt(signum, frame):
+        # Raised here, not by a SIGINT sent to this process: where SIGINT was
+        # ignored when Python started (a background job of a shell script),
+        # Python installs no handler for it and the SIGINT would be lost.
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.1)
         with parlab.trace() as tr:
