@@ -23,7 +23,7 @@ static PyObject *Counter_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     CounterObject *self = (CounterObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    int err = pl_counter_init(&self->c, 0);
+    int err = pl_counter_init(&self->c);
     if (err) {
         /* The mutex never came to be: free without running tp_dealloc. */
         type->tp_free((PyObject *)self);

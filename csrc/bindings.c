@@ -271,7 +271,7 @@ PL_VECTORCALL(pl_py_cdist)
     };
     cdist_blocks(&j);
     const int64_t blocks = mA > 0 && mB > 0 ? j.row_blocks * pl_ceil_div(mB, j.cols) : 0;
-    const pl_job job = {PL_K_CDIST, release, n_threads, blocks, 1, cdist_item, &j, t_enter};
+    const pl_job job = {PL_K_CDIST, release, n_threads, blocks, cdist_item, &j, t_enter};
     if (pl_run_chunked(&job) >= 0)
         result = Py_NewRef((PyObject *)out);
 done:
@@ -338,9 +338,9 @@ static int count_hits_impl(PyObject *module, PyObject *const *args, Py_ssize_t n
         pl_parse_seed(st, v[MC_SEED], fn, &j.key) < 0)
         return -1;
     j.n = *n;
-    const pl_job job = {kernel, release, n_threads, pl_ceil_div(*n, HITS_CHUNK), 1,
+    const pl_job job = {kernel, release, n_threads, pl_ceil_div(*n, HITS_CHUNK),
                         hits_item, &j, t_enter};
-    memset(j.hits, 0, (size_t)pl_workers_for(n_threads, job.n_items, 1) * sizeof j.hits[0]);
+    memset(j.hits, 0, (size_t)pl_workers_for(n_threads, job.n_items) * sizeof j.hits[0]);
     const int workers = pl_run_chunked(&job);
     if (workers < 0)
         return -1;
@@ -440,7 +440,7 @@ PL_VECTORCALL(pl_py_cpu_work)
         pl_parse_count(v[0], "cpu_work", "iterations", &j.iterations) < 0 ||
         pl_parse_release(v[1], "cpu_work", &release) < 0)
         return NULL;
-    const pl_job job = {PL_K_CPU_WORK, release, 1, pl_ceil_div(j.iterations, CPU_CHUNK), 1,
+    const pl_job job = {PL_K_CPU_WORK, release, 1, pl_ceil_div(j.iterations, CPU_CHUNK),
                         cpu_item, &j, t_enter};
     if (pl_run_chunked(&job) < 0)
         return NULL;
@@ -494,7 +494,7 @@ PL_VECTORCALL(pl_py_io_wait)
     if (pl_parse_release(v[1], "io_wait", &release) < 0)
         return NULL;
     wait_job j = {(int64_t)(seconds * 1e9), 0};
-    const pl_job job = {PL_K_IO_WAIT, release, 1, pl_ceil_div(j.ns, WAIT_SLICE_NS), 1,
+    const pl_job job = {PL_K_IO_WAIT, release, 1, pl_ceil_div(j.ns, WAIT_SLICE_NS),
                         wait_item, &j, t_enter};
     if (pl_run_chunked(&job) < 0)
         return NULL;
@@ -564,7 +564,7 @@ PL_VECTORCALL(pl_py_counter_increment)
         pl_counter_after_fork(j.c);
     /* Keep the Counter (and so its mutex) alive while other threads run. */
     Py_INCREF(self);
-    const pl_job job = {PL_K_INCREMENT, release, 1, pl_ceil_div(j.n, COUNTER_CHUNK), 1,
+    const pl_job job = {PL_K_INCREMENT, release, 1, pl_ceil_div(j.n, COUNTER_CHUNK),
                         increment_item, &j, t_enter};
     const int rc = pl_run_chunked(&job);
     Py_DECREF(self);
