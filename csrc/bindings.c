@@ -20,7 +20,6 @@
 #define CDIST_GRAIN (INT64_C(1) << 20) /* (i, j, k) triples */
 #define CDIST_BLOCK_ROWS 64
 #define HITS_CHUNK (INT64_C(1) << 16)
-#define COUNTER_CHUNK (INT64_C(1) << 12)
 #define CPU_CHUNK (INT64_C(1) << 10)
 #define WAIT_SLICE_NS (INT64_C(20000000))
 
@@ -497,78 +496,6 @@ PL_VECTORCALL(pl_py_io_wait)
     const pl_job job = {PL_K_IO_WAIT, release, 1, pl_ceil_div(j.ns, WAIT_SLICE_NS),
                         wait_item, &j, t_enter};
     if (pl_run_chunked(&job) < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-/* ------------------------------------------------------------------ */
-/* Counter.increment                                                   */
-
-#define PL_MODE_NAME(id, name) name,
-static const char *const mode_names[] = {PL_COUNTER_MODES(PL_MODE_NAME) NULL};
-
-typedef struct {
-    pl_counter *c;
-    int64_t n;
-    pl_counter_mode mode;
-} increment_job;
-
-static void increment_item(void *ctx, int64_t item, int worker)
-{
-    const increment_job *j = ctx;
-    const int64_t done = item * COUNTER_CHUNK;
-    pl_counter_add(j->c, j->n - done < COUNTER_CHUNK ? j->n - done : COUNTER_CHUNK, j->mode);
-}
-
-const char pl_increment_doc[] = PyDoc_STR(
-"increment($self, n, *, mode='racy', release_gil=True)\n"
-"--\n"
-"\n"
-"Add 1 to value, n times, the way `mode` says:\n"
-"\n"
-"'racy': each increment loads value, then stores value + 1, like the\n"
-"    lectures' `last[0] = last[0] + 1`. Two threads doing this with the GIL\n"
-"    released lose updates (one thread's store overwrites the other's);\n"
-"    with the GIL held they cannot, as the calls take turns.\n"
-"'locked': a mutex inside the Counter is taken and released around each\n"
-"    increment (the lectures' `with lock:`): exact, at a cost.\n"
-"'atomic': one atomic fetch-add per increment: exact and cheaper.\n"
-"\n"
-"Raises OverflowError, before doing anything, when value + n (value as the\n"
-"call starts) would pass 2**63 - 1. An interrupted call (Ctrl-C) keeps the\n"
-"increments already made.");
-
-PL_VECTORCALL(pl_py_counter_increment)
-{
-    static const char *const names[] = {"n", "mode", "release_gil", NULL};
-    static const pl_signature sig = {"increment", names, 1, 1};
-    CounterObject *counter = (CounterObject *)self;
-    const int64_t t_enter = pl_trace_enter();
-    PyObject *v[3];
-    increment_job j = {&counter->c, 0, PL_RACY};
-    int mode = PL_RACY, release;
-    if (pl_parse(&sig, args, nargs, kwnames, v) < 0 ||
-        pl_parse_count(v[0], "increment", "n", &j.n) < 0 ||
-        (v[1] && pl_parse_choice(v[1], "increment", "mode", mode_names, &mode) < 0) ||
-        pl_parse_release(v[2], "increment", &release) < 0)
-        return NULL;
-    j.mode = (pl_counter_mode)mode;
-    const int64_t value = pl_counter_get(j.c);
-    if (value > INT64_MAX - j.n) {
-        PyErr_Format(PyExc_OverflowError,
-                     "increment: value + n must fit in int64, got %lld + %lld", (long long)value,
-                     (long long)j.n);
-        return NULL;
-    }
-    if (j.mode == PL_LOCKED)
-        pl_counter_after_fork(j.c);
-    /* Keep the Counter (and so its mutex) alive while other threads run. */
-    Py_INCREF(self);
-    const pl_job job = {PL_K_INCREMENT, release, 1, pl_ceil_div(j.n, COUNTER_CHUNK),
-                        increment_item, &j, t_enter};
-    const int rc = pl_run_chunked(&job);
-    Py_DECREF(self);
-    if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }
