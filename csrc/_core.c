@@ -1,8 +1,9 @@
-/* parlab._core: the module. Its method table, state and set-up. The kernels'
- * bindings are in bindings.c, the Counter type in counter_type.c, the GIL
- * policy and run loop in gil.c, tracing in trace.c, argument parsing in
- * args.c; the work itself in kernels/, plain C that never touches a Python
- * object. */
+/* parlab._core: the module's state and set-up, and what it reports about
+ * itself (SIMD path, compiler, held mode). The kernels' bindings are in
+ * bindings.c, the Counter type in counter_type.c, trace control in
+ * trace_control.c (tracing itself in trace.c), the GIL policy and run loop in
+ * gil.c, argument parsing in args.c; the work itself in kernels/, plain C
+ * that never touches a Python object. */
 #define PARLAB_IMPORT_NUMPY
 #include "np.h"
 
@@ -14,17 +15,21 @@
 #include "state.h"
 #include "trace.h"
 
+PyDoc_STRVAR(held_mode_doc,
+"_held_mode($module, /)\n"
+"--\n"
+"\n"
+"What a release_gil=False call starting now does: 'gil' keeps the GIL,\n"
+"'emulated' takes parlab's own lock because the GIL is off.");
+
+static PyObject *held_mode(PyObject *module, PyObject *unused)
+{
+    const int emulated = pl_held_emulated();
+    return emulated < 0 ? NULL : PyUnicode_FromString(emulated ? "emulated" : "gil");
+}
+
 static PyMethodDef core_methods[] = {
-    {"cdist", PL_FASTCALL_KW(pl_py_cdist), pl_cdist_doc},
-    {"count_hits", PL_FASTCALL_KW(pl_py_count_hits), pl_count_hits_doc},
-    {"estimate_pi", PL_FASTCALL_KW(pl_py_estimate_pi), pl_estimate_pi_doc},
-    {"cpu_work", PL_FASTCALL_KW(pl_py_cpu_work), pl_cpu_work_doc},
-    {"io_wait", PL_FASTCALL_KW(pl_py_io_wait), pl_io_wait_doc},
-    {"_trace_start", (PyCFunction)(void (*)(void))pl_py_trace_start, METH_FASTCALL,
-     pl_trace_start_doc},
-    {"_trace_stop", pl_py_trace_stop, METH_NOARGS, pl_trace_stop_doc},
-    {"_thread_seq", pl_py_thread_seq, METH_NOARGS, pl_thread_seq_doc},
-    {"_held_mode", pl_py_held_mode, METH_NOARGS, pl_held_mode_doc},
+    {"_held_mode", held_mode, METH_NOARGS, held_mode_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -120,6 +125,9 @@ static int core_exec(PyObject *module)
         return -1;
     st->uint64 = (PyObject *)PyArray_DescrFromType(NPY_UINT64);
     if (st->uint64 == NULL)
+        return -1;
+    if (PyModule_AddFunctions(module, pl_kernel_methods) < 0 ||
+        PyModule_AddFunctions(module, pl_trace_methods) < 0)
         return -1;
     st->CounterType = PyType_FromModuleAndSpec(module, &pl_counter_spec, NULL);
     if (st->CounterType == NULL || PyModule_AddObjectRef(module, "Counter", st->CounterType) < 0)

@@ -2,7 +2,6 @@
  * (gil.h), raise. The work itself is in kernels/, plain C. */
 #include "bindings.h"
 
-#include <errno.h>
 #include <string.h>
 
 #include "args.h"
@@ -173,7 +172,7 @@ static void cdist_blocks(cdist_job *j)
     "    Held in a thread other than the main one, a call delays Ctrl-C until it\n" \
     "    returns: only the main thread runs signal handlers, and it needs the GIL."
 
-const char pl_cdist_doc[] = PyDoc_STR(
+PyDoc_STRVAR(cdist_doc,
 "cdist($module, XA, XB, metric='euclidean', *, out=None, n_threads=1, release_gil=True)\n"
 "--\n"
 "\n"
@@ -209,7 +208,7 @@ static const char *const cdist_names[] = {"XA", "XB", "metric", "out", "n_thread
                                           "release_gil", NULL};
 static const pl_signature cdist_sig = {"cdist", cdist_names, 3, 2};
 
-PL_VECTORCALL(pl_py_cdist)
+static PL_VECTORCALL(cdist)
 {
     core_state *st = module_state(self);
     const int64_t t_enter = pl_trace_enter();
@@ -349,7 +348,7 @@ static int count_hits_impl(PyObject *module, PyObject *const *args, Py_ssize_t n
     return 0;
 }
 
-const char pl_count_hits_doc[] = PyDoc_STR(
+PyDoc_STRVAR(count_hits_doc,
 "count_hits($module, n_samples, *, seed=None, start=0, n_threads=1, release_gil=True)\n"
 "--\n"
 "\n"
@@ -372,7 +371,7 @@ const char pl_count_hits_doc[] = PyDoc_STR(
 "    than the main one never takes it back before its work ends); False holds it.\n"
 HELD_DELAYS_CTRL_C);
 
-PL_VECTORCALL(pl_py_count_hits)
+static PL_VECTORCALL(count_hits)
 {
     int64_t hits, n;
     if (count_hits_impl(self, args, nargs, kwnames, PL_K_COUNT_HITS, &hits, &n) < 0)
@@ -380,7 +379,7 @@ PL_VECTORCALL(pl_py_count_hits)
     return PyLong_FromLongLong(hits);
 }
 
-const char pl_estimate_pi_doc[] = PyDoc_STR(
+PyDoc_STRVAR(estimate_pi_doc,
 "estimate_pi($module, n_samples, *, seed=None, start=0, n_threads=1, release_gil=True)\n"
 "--\n"
 "\n"
@@ -388,7 +387,7 @@ const char pl_estimate_pi_doc[] = PyDoc_STR(
 "\n"
 "Takes the same arguments as count_hits; n_samples must be positive.");
 
-PL_VECTORCALL(pl_py_estimate_pi)
+static PL_VECTORCALL(estimate_pi)
 {
     int64_t hits, n;
     if (count_hits_impl(self, args, nargs, kwnames, PL_K_ESTIMATE_PI, &hits, &n) < 0)
@@ -412,7 +411,7 @@ static void cpu_item(void *ctx, int64_t item, int worker)
     pl_cpu_work(&j->s, left < CPU_CHUNK ? left : CPU_CHUNK);
 }
 
-const char pl_cpu_work_doc[] = PyDoc_STR(
+PyDoc_STRVAR(cpu_work_doc,
 "cpu_work($module, iterations, *, release_gil=True)\n"
 "--\n"
 "\n"
@@ -427,7 +426,7 @@ const char pl_cpu_work_doc[] = PyDoc_STR(
 "    parallel); False holds it, like the pure-Python loop.\n"
 HELD_DELAYS_CTRL_C);
 
-PL_VECTORCALL(pl_py_cpu_work)
+static PL_VECTORCALL(cpu_work)
 {
     const int64_t t_enter = pl_trace_enter();
     static const char *const names[] = {"iterations", "release_gil", NULL};
@@ -463,7 +462,7 @@ static void wait_item(void *ctx, int64_t item, int worker)
     pl_sleep_until(until < deadline ? until : deadline);
 }
 
-const char pl_io_wait_doc[] = PyDoc_STR(
+PyDoc_STRVAR(io_wait_doc,
 "io_wait($module, seconds, *, release_gil=True)\n"
 "--\n"
 "\n"
@@ -474,7 +473,7 @@ const char pl_io_wait_doc[] = PyDoc_STR(
 "other Python thread for the whole wait.\n"
 HELD_DELAYS_CTRL_C);
 
-PL_VECTORCALL(pl_py_io_wait)
+static PL_VECTORCALL(io_wait)
 {
     const int64_t t_enter = pl_trace_enter();
     static const char *const names[] = {"seconds", "release_gil", NULL};
@@ -500,100 +499,11 @@ PL_VECTORCALL(pl_py_io_wait)
     Py_RETURN_NONE;
 }
 
-/* ------------------------------------------------------------------ */
-/* Trace control (private: parlab.trace() is the public face)          */
-
-#define MAX_TRACE_CAPACITY (INT64_C(1) << 28)
-
-const char pl_trace_start_doc[] = PyDoc_STR(
-"_trace_start($module, capacity, cpu_time, /)\n"
-"--\n"
-"\n"
-"Start recording kernel calls into a buffer of `capacity` records; with\n"
-"cpu_time, also each call's thread CPU time.");
-
-PyObject *pl_py_trace_start(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    int64_t capacity;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "_trace_start() takes 2 positional arguments (%zd given)",
-                     nargs);
-        return NULL;
-    }
-    if (pl_parse_int64(args[0], "trace", "capacity", &capacity) < 0)
-        return NULL;
-    if (!PyBool_Check(args[1])) {
-        PyErr_Format(PyExc_TypeError, "trace: cpu_time must be a bool, not %.200s",
-                     Py_TYPE(args[1])->tp_name);
-        return NULL;
-    }
-    if (capacity < 1 || capacity > MAX_TRACE_CAPACITY) {
-        PyErr_Format(PyExc_ValueError, "trace: capacity must be between 1 and 2**28, got %lld",
-                     (long long)capacity);
-        return NULL;
-    }
-    switch (pl_trace_start(capacity, args[1] == Py_True)) {
-    case -1:
-        PyErr_SetString(PyExc_RuntimeError, "trace: a trace is already recording");
-        return NULL;
-    case -2:
-        return PyErr_NoMemory();
-    }
-    Py_RETURN_NONE;
-}
-
-const char pl_trace_stop_doc[] = PyDoc_STR(
-"_trace_stop($module, /)\n"
-"--\n"
-"\n"
-"Stop recording. Returns (records, dropped): an int64 array with one row per\n"
-"record and one column per name in _TRACE_FIELDS, and the number of records\n"
-"lost to a full buffer. Calls still running are not recorded.");
-
-PyObject *pl_py_trace_stop(PyObject *module, PyObject *unused)
-{
-    pl_trace_buffer *tb = pl_trace_detach();
-    if (tb == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "trace: no trace is recording");
-        return NULL;
-    }
-    ptrdiff_t dropped;
-    const ptrdiff_t claimed = pl_trace_claimed(tb, &dropped);
-    npy_intp dims[2] = {claimed, PL_TRACE_NFIELDS};
-    PyObject *records = PyArray_SimpleNew(2, dims, NPY_INT64);
-    if (records) {
-        const ptrdiff_t whole =
-            pl_trace_copy(tb, claimed, PyArray_DATA((PyArrayObject *)records));
-        if (whole < claimed) /* calls still writing as the trace stopped: not recorded */
-            Py_SETREF(records, PySequence_GetSlice(records, 0, whole));
-    }
-    pl_trace_release(tb);
-    if (records == NULL)
-        return NULL;
-    return Py_BuildValue("(Nn)", records, (Py_ssize_t)dropped);
-}
-
-const char pl_thread_seq_doc[] = PyDoc_STR(
-"_thread_seq($module, /)\n"
-"--\n"
-"\n"
-"The calling thread's number in the trace's thread_seq field: unique for the\n"
-"life of the process, unlike a thread ident, which Python may reuse.");
-
-PyObject *pl_py_thread_seq(PyObject *module, PyObject *unused)
-{
-    return PyLong_FromLongLong(pl_trace_thread_seq());
-}
-
-const char pl_held_mode_doc[] = PyDoc_STR(
-"_held_mode($module, /)\n"
-"--\n"
-"\n"
-"What a release_gil=False call starting now does: 'gil' keeps the GIL,\n"
-"'emulated' takes parlab's own lock because the GIL is off.");
-
-PyObject *pl_py_held_mode(PyObject *module, PyObject *unused)
-{
-    const int emulated = pl_held_emulated();
-    return emulated < 0 ? NULL : PyUnicode_FromString(emulated ? "emulated" : "gil");
-}
+PyMethodDef pl_kernel_methods[] = {
+    {"cdist", PL_FASTCALL_KW(cdist), cdist_doc},
+    {"count_hits", PL_FASTCALL_KW(count_hits), count_hits_doc},
+    {"estimate_pi", PL_FASTCALL_KW(estimate_pi), estimate_pi_doc},
+    {"cpu_work", PL_FASTCALL_KW(cpu_work), cpu_work_doc},
+    {"io_wait", PL_FASTCALL_KW(io_wait), io_wait_doc},
+    {NULL, NULL, 0, NULL},
+};
