@@ -107,12 +107,12 @@ static PyObject *Counter_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
 
 static int Counter_init(CounterObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"value", NULL};
-    PyObject *value_obj = NULL;
+    static const char *const names[] = {"value", NULL};
+    static const pl_signature sig = {"Counter", names, 1, 0};
+    PyObject *value_obj;
     int64_t value = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:Counter", kwlist, &value_obj))
-        return -1;
-    if (value_obj && pl_parse_int64(value_obj, "Counter", "value", &value) < 0)
+    if (pl_parse_tuple(&sig, args, kwargs, &value_obj) < 0 ||
+        (value_obj && pl_parse_int64(value_obj, "Counter", "value", &value) < 0))
         return -1;
     pl_counter_set(&self->c, value);
     return 0;

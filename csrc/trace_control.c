@@ -17,25 +17,23 @@ PyDoc_STRVAR(trace_start_doc,
 
 static PyObject *trace_start(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    static const char *const names[] = {"capacity", "cpu_time", NULL};
+    static const pl_signature sig = {"_trace_start", names, 2, 2};
+    PyObject *v[2];
     int64_t capacity;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "_trace_start() takes 2 positional arguments (%zd given)",
-                     nargs);
+    int cpu_time;
+    /* Errors name parlab.trace(), the public face, except a wrong count of
+     * arguments, which only parlab's own code could make. */
+    if (pl_parse(&sig, args, nargs, NULL, v) < 0 ||
+        pl_parse_int64(v[0], "trace", "capacity", &capacity) < 0 ||
+        pl_parse_bool(v[1], "trace", "cpu_time", &cpu_time) < 0)
         return NULL;
-    }
-    if (pl_parse_int64(args[0], "trace", "capacity", &capacity) < 0)
-        return NULL;
-    if (!PyBool_Check(args[1])) {
-        PyErr_Format(PyExc_TypeError, "trace: cpu_time must be a bool, not %.200s",
-                     Py_TYPE(args[1])->tp_name);
-        return NULL;
-    }
     if (capacity < 1 || capacity > MAX_TRACE_CAPACITY) {
         PyErr_Format(PyExc_ValueError, "trace: capacity must be between 1 and 2**28, got %lld",
                      (long long)capacity);
         return NULL;
     }
-    switch (pl_trace_start(capacity, args[1] == Py_True)) {
+    switch (pl_trace_start(capacity, cpu_time)) {
     case -1:
         PyErr_SetString(PyExc_RuntimeError, "trace: a trace is already recording");
         return NULL;
