@@ -41,7 +41,9 @@ int pl_parse_int64(PyObject *obj, const char *fn, const char *name, int64_t *out
 int pl_parse_count(PyObject *obj, const char *fn, const char *name, int64_t *out);
 /* A real number (a float, int or anything with __float__), not a bool. */
 int pl_parse_real(PyObject *obj, const char *fn, const char *name, double *out);
-/* One of a NULL-terminated list of names, compared ignoring ASCII case. */
+/* One of a NULL-terminated list of names, compared ignoring ASCII case. Every
+ * choice argument alike (cdist's metric, Counter.increment's mode): SciPy
+ * matches metric names so, and one rule for all is one less to remember. */
 int pl_parse_choice(PyObject *obj, const char *fn, const char *name,
                     const char *const *choices, int *out);
 /* NumPy's seed convention, as the generator key: see count_hits' docstring. */

@@ -49,6 +49,7 @@ PyDoc_STRVAR(increment_doc,
 "'locked': a mutex inside the Counter is taken and released around each\n"
 "    increment (the lectures' `with lock:`): exact, at a cost.\n"
 "'atomic': one atomic fetch-add per increment: exact and cheaper.\n"
+"mode is matched ignoring case ('RACY' is 'racy'), as cdist's metric is.\n"
 "\n"
 "Raises OverflowError, before doing anything, when value + n (value as the\n"
 "call starts) would pass 2**63 - 1. An interrupted call (Ctrl-C) keeps the\n"
