@@ -5,7 +5,8 @@ import numpy
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-BINDING = ["_core.c", "args.c", "bindings.c", "gil.c", "trace.c"]
+BINDING = ["_core.c", "args.c", "bindings.c", "counter_type.c", "gil.c", "trace.c",
+           "trace_control.c"]
 # The AVX2/AVX-512 files compile their kernels with per-function target
 # attributes: the build itself never targets a CPU (no -march), and simd.c
 # picks the path at run time.

@@ -1,143 +1,35 @@
-/* parlab._core: the module. Its method table, the Counter type and the
- * module's set-up. The bindings are in bindings.c, the GIL policy and run
- * loop in gil.c, tracing in trace.c, argument parsing in args.c; the work
- * itself in kernels/, plain C that never touches a Python object. */
+/* parlab._core: the module's state and set-up, and what it reports about
+ * itself (SIMD path, compiler, held mode). The kernels' bindings are in
+ * bindings.c, the Counter type in counter_type.c, trace control in
+ * trace_control.c (tracing itself in trace.c), the GIL policy and run loop in
+ * gil.c, argument parsing in args.c; the work itself in kernels/, plain C
+ * that never touches a Python object. */
 #define PARLAB_IMPORT_NUMPY
 #include "np.h"
 
-#include <errno.h>
 #include <stdlib.h>
 
-#include "args.h"
 #include "bindings.h"
 #include "gil.h"
 #include "kernels/simd.h"
 #include "state.h"
 #include "trace.h"
 
-/* ------------------------------------------------------------------ */
-/* Counter                                                             */
-
-static PyObject *Counter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
-{
-    CounterObject *self = (CounterObject *)type->tp_alloc(type, 0);
-    if (self == NULL)
-        return NULL;
-    int err = pl_counter_init(&self->c, 0);
-    if (err) {
-        /* The mutex never came to be: free without running tp_dealloc. */
-        type->tp_free((PyObject *)self);
-        Py_DECREF(type);
-        errno = err;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return (PyObject *)self;
-}
-
-static int Counter_init(CounterObject *self, PyObject *args, PyObject *kwargs)
-{
-    static char *kwlist[] = {"value", NULL};
-    PyObject *value_obj = NULL;
-    int64_t value = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:Counter", kwlist, &value_obj))
-        return -1;
-    if (value_obj && pl_parse_int64(value_obj, "Counter", "value", &value) < 0)
-        return -1;
-    pl_counter_set(&self->c, value);
-    return 0;
-}
-
-static void Counter_dealloc(CounterObject *self)
-{
-    PyTypeObject *type = Py_TYPE(self);
-    pl_counter_destroy(&self->c);
-    type->tp_free((PyObject *)self);
-    Py_DECREF(type);
-}
-
-static PyObject *Counter_repr(CounterObject *self)
-{
-    return PyUnicode_FromFormat("parlab.Counter(value=%lld)", (long long)pl_counter_get(&self->c));
-}
-
-static PyObject *Counter_get_value(CounterObject *self, void *closure)
-{
-    return PyLong_FromLongLong(pl_counter_get(&self->c));
-}
-
-static int Counter_set_value(CounterObject *self, PyObject *value, void *closure)
-{
-    int64_t v;
-    if (value == NULL) {
-        PyErr_SetString(PyExc_TypeError, "Counter: value cannot be deleted");
-        return -1;
-    }
-    if (pl_parse_int64(value, "Counter", "value", &v) < 0)
-        return -1;
-    pl_counter_set(&self->c, v);
-    return 0;
-}
-
-static PyMethodDef Counter_methods[] = {
-    {"increment", (PyCFunction)(void (*)(void))pl_py_counter_increment,
-     METH_FASTCALL | METH_KEYWORDS, pl_increment_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef Counter_getset[] = {
-    {"value", (getter)Counter_get_value, (setter)Counter_set_value,
-     "The current count (int64). Reading and writing are atomic.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-PyDoc_STRVAR(Counter_doc,
-"Counter(value=0)\n"
+PyDoc_STRVAR(held_mode_doc,
+"_held_mode($module, /)\n"
 "--\n"
 "\n"
-"A 64-bit counter shared by threads, to show a race condition and its fixes.\n"
-"\n"
-"Call increment(n, mode=..., release_gil=...) from several threads and read\n"
-"value afterwards. Why a C counter: since CPython 3.10 the interpreter only\n"
-"switches threads at backward jumps and calls, so a pure-Python `x += 1`\n"
-"loop no longer loses updates in practice, although it is not atomic. The\n"
-"'racy' mode with the GIL released loses updates reliably, as real races do,\n"
-"when the threads overlap: a million C increments take under a millisecond,\n"
-"so start the threads together and give each tens of millions.");
+"What a release_gil=False call starting now does: 'gil' keeps the GIL,\n"
+"'emulated' takes parlab's own lock because the GIL is off.");
 
-static PyType_Slot Counter_slots[] = {
-    {Py_tp_new, Counter_new},
-    {Py_tp_init, Counter_init},
-    {Py_tp_dealloc, Counter_dealloc},
-    {Py_tp_repr, Counter_repr},
-    {Py_tp_methods, Counter_methods},
-    {Py_tp_getset, Counter_getset},
-    {Py_tp_doc, (void *)Counter_doc},
-    {0, NULL},
-};
-
-static PyType_Spec Counter_spec = {
-    .name = "parlab.Counter",
-    .basicsize = sizeof(CounterObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
-    .slots = Counter_slots,
-};
-
-/* ------------------------------------------------------------------ */
-/* Module                                                              */
-
-#define FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
+static PyObject *held_mode(PyObject *module, PyObject *unused)
+{
+    const int emulated = pl_held_emulated();
+    return emulated < 0 ? NULL : PyUnicode_FromString(emulated ? "emulated" : "gil");
+}
 
 static PyMethodDef core_methods[] = {
-    {"cdist", FASTCALL_KW(pl_py_cdist), pl_cdist_doc},
-    {"count_hits", FASTCALL_KW(pl_py_count_hits), pl_count_hits_doc},
-    {"estimate_pi", FASTCALL_KW(pl_py_estimate_pi), pl_estimate_pi_doc},
-    {"cpu_work", FASTCALL_KW(pl_py_cpu_work), pl_cpu_work_doc},
-    {"io_wait", FASTCALL_KW(pl_py_io_wait), pl_io_wait_doc},
-    {"_trace_start", (PyCFunction)(void (*)(void))pl_py_trace_start, METH_FASTCALL,
-     pl_trace_start_doc},
-    {"_trace_stop", pl_py_trace_stop, METH_NOARGS, pl_trace_stop_doc},
-    {"_thread_seq", pl_py_thread_seq, METH_NOARGS, pl_thread_seq_doc},
-    {"_held_mode", pl_py_held_mode, METH_NOARGS, pl_held_mode_doc},
+    {"_held_mode", held_mode, METH_NOARGS, held_mode_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -234,7 +126,10 @@ static int core_exec(PyObject *module)
     st->uint64 = (PyObject *)PyArray_DescrFromType(NPY_UINT64);
     if (st->uint64 == NULL)
         return -1;
-    st->CounterType = PyType_FromModuleAndSpec(module, &Counter_spec, NULL);
+    if (PyModule_AddFunctions(module, pl_kernel_methods) < 0 ||
+        PyModule_AddFunctions(module, pl_trace_methods) < 0)
+        return -1;
+    st->CounterType = PyType_FromModuleAndSpec(module, &pl_counter_spec, NULL);
     if (st->CounterType == NULL || PyModule_AddObjectRef(module, "Counter", st->CounterType) < 0)
         return -1;
     if (pl_gil_init() < 0 || select_simd(module) < 0)

@@ -7,12 +7,12 @@
 #include "gil.h"
 #include "kernels/montecarlo.h"
 
-int pl_parse(const pl_signature *sig, PyObject *const *args, Py_ssize_t nargs,
-             PyObject *kwnames, PyObject **values)
+/* The positional arguments into values[], every other parameter NULL. */
+static int take_positional(const pl_signature *sig, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject **values)
 {
-    int n = 0;
-    while (sig->names[n])
-        values[n++] = NULL;
+    for (int i = 0; sig->names[i]; i++)
+        values[i] = NULL;
     if (nargs > sig->n_positional) {
         PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional argument%s (%zd given)",
                      sig->fn, sig->n_positional, sig->n_positional == 1 ? "" : "s", nargs);
@@ -20,23 +20,30 @@ int pl_parse(const pl_signature *sig, PyObject *const *args, Py_ssize_t nargs,
     }
     for (Py_ssize_t i = 0; i < nargs; i++)
         values[i] = args[i];
-    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
-        int i = 0;
-        while (i < n && PyUnicode_CompareWithASCIIString(key, sig->names[i]) != 0)
-            i++;
-        if (i == n) {
-            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", sig->fn, key);
-            return -1;
-        }
-        if (values[i]) {
-            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", sig->fn,
-                         sig->names[i]);
-            return -1;
-        }
-        values[i] = args[nargs + k];
+    return 0;
+}
+
+static int take_keyword(const pl_signature *sig, PyObject *key, PyObject *value,
+                        PyObject **values)
+{
+    int i = 0;
+    while (sig->names[i] && PyUnicode_CompareWithASCIIString(key, sig->names[i]) != 0)
+        i++;
+    if (sig->names[i] == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", sig->fn, key);
+        return -1;
     }
+    if (values[i]) {
+        PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", sig->fn,
+                     sig->names[i]);
+        return -1;
+    }
+    values[i] = value;
+    return 0;
+}
+
+static int check_required(const pl_signature *sig, PyObject **values)
+{
     for (int i = 0; i < sig->n_required; i++) {
         if (values[i] == NULL) {
             PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s' (pos %d)", sig->fn,
@@ -45,6 +52,30 @@ int pl_parse(const pl_signature *sig, PyObject *const *args, Py_ssize_t nargs,
         }
     }
     return 0;
+}
+
+int pl_parse(const pl_signature *sig, PyObject *const *args, Py_ssize_t nargs,
+             PyObject *kwnames, PyObject **values)
+{
+    if (take_positional(sig, args, nargs, values) < 0)
+        return -1;
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++)
+        if (take_keyword(sig, PyTuple_GET_ITEM(kwnames, k), args[nargs + k], values) < 0)
+            return -1;
+    return check_required(sig, values);
+}
+
+int pl_parse_tuple(const pl_signature *sig, PyObject *args, PyObject *kwargs, PyObject **values)
+{
+    if (take_positional(sig, PySequence_Fast_ITEMS(args), PyTuple_GET_SIZE(args), values) < 0)
+        return -1;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (kwargs && PyDict_Next(kwargs, &pos, &key, &value))
+        if (take_keyword(sig, key, value, values) < 0)
+            return -1;
+    return check_required(sig, values);
 }
 
 /* The exception being raised, normalized, with its traceback attached; the
@@ -84,19 +115,24 @@ static void raise_from(PyObject *type, const char *fmt, ...)
 #endif
 }
 
+int pl_parse_bool(PyObject *obj, const char *fn, const char *name, int *out)
+{
+    if (!PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a bool, not %.200s", fn, name,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *out = (obj == Py_True);
+    return 0;
+}
+
 int pl_parse_release(PyObject *obj, const char *fn, int *release)
 {
     if (obj == NULL) {
         *release = 1;
         return 0;
     }
-    if (!PyBool_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s: release_gil must be a bool, not %.200s", fn,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    *release = (obj == Py_True);
-    return 0;
+    return pl_parse_bool(obj, fn, "release_gil", release);
 }
 
 int pl_parse_int64(PyObject *obj, const char *fn, const char *name, int64_t *out)

@@ -9,7 +9,7 @@
 
 #include "state.h"
 
-/* A vectorcall signature: the parameter names, in order; the first
+/* A signature: the parameter names, in order; the first
  * `n_positional` may be passed by position, the first `n_required` must be
  * passed. The rest are keyword-only. */
 typedef struct {
@@ -19,10 +19,17 @@ typedef struct {
     int n_required;
 } pl_signature;
 
-/* Fills values[i] (borrowed, NULL when not passed) for every parameter. */
+/* Fills values[i] (borrowed, NULL when not passed) for every parameter, from
+ * a vectorcall's arguments (kwnames NULL: none by keyword). */
 int pl_parse(const pl_signature *sig, PyObject *const *args, Py_ssize_t nargs,
              PyObject *kwnames, PyObject **values);
+/* The same from a tuple and a dict (NULL: no keywords), as tp_init gets them:
+ * the same rules and messages as every other callable of parlab's. */
+int pl_parse_tuple(const pl_signature *sig, PyObject *args, PyObject *kwargs, PyObject **values);
 
+/* Exactly True or False: a stand-in such as 1 or "no" is refused, more likely
+ * a mistake than a choice. */
+int pl_parse_bool(PyObject *obj, const char *fn, const char *name, int *out);
 /* release_gil: a bool, True when not passed. */
 int pl_parse_release(PyObject *obj, const char *fn, int *release);
 /* n_threads: a positive int, or None / -1 for the usable cores; 1 when not passed. */
@@ -34,7 +41,9 @@ int pl_parse_int64(PyObject *obj, const char *fn, const char *name, int64_t *out
 int pl_parse_count(PyObject *obj, const char *fn, const char *name, int64_t *out);
 /* A real number (a float, int or anything with __float__), not a bool. */
 int pl_parse_real(PyObject *obj, const char *fn, const char *name, double *out);
-/* One of a NULL-terminated list of names, compared ignoring ASCII case. */
+/* One of a NULL-terminated list of names, compared ignoring ASCII case. Every
+ * choice argument alike (cdist's metric, Counter.increment's mode): SciPy
+ * matches metric names so, and one rule for all is one less to remember. */
 int pl_parse_choice(PyObject *obj, const char *fn, const char *name,
                     const char *const *choices, int *out);
 /* NumPy's seed convention, as the generator key: see count_hits' docstring. */

@@ -2,7 +2,6 @@
  * (gil.h), raise. The work itself is in kernels/, plain C. */
 #include "bindings.h"
 
-#include <errno.h>
 #include <string.h>
 
 #include "args.h"
@@ -20,7 +19,6 @@
 #define CDIST_GRAIN (INT64_C(1) << 20) /* (i, j, k) triples */
 #define CDIST_BLOCK_ROWS 64
 #define HITS_CHUNK (INT64_C(1) << 16)
-#define COUNTER_CHUNK (INT64_C(1) << 12)
 #define CPU_CHUNK (INT64_C(1) << 10)
 #define WAIT_SLICE_NS (INT64_C(20000000))
 
@@ -174,7 +172,7 @@ static void cdist_blocks(cdist_job *j)
     "    Held in a thread other than the main one, a call delays Ctrl-C until it\n" \
     "    returns: only the main thread runs signal handlers, and it needs the GIL."
 
-const char pl_cdist_doc[] = PyDoc_STR(
+PyDoc_STRVAR(cdist_doc,
 "cdist($module, XA, XB, metric='euclidean', *, out=None, n_threads=1, release_gil=True)\n"
 "--\n"
 "\n"
@@ -210,7 +208,7 @@ static const char *const cdist_names[] = {"XA", "XB", "metric", "out", "n_thread
                                           "release_gil", NULL};
 static const pl_signature cdist_sig = {"cdist", cdist_names, 3, 2};
 
-PL_VECTORCALL(pl_py_cdist)
+static PL_VECTORCALL(cdist)
 {
     core_state *st = module_state(self);
     const int64_t t_enter = pl_trace_enter();
@@ -271,7 +269,7 @@ PL_VECTORCALL(pl_py_cdist)
     };
     cdist_blocks(&j);
     const int64_t blocks = mA > 0 && mB > 0 ? j.row_blocks * pl_ceil_div(mB, j.cols) : 0;
-    const pl_job job = {PL_K_CDIST, release, n_threads, blocks, 1, cdist_item, &j, t_enter};
+    const pl_job job = {PL_K_CDIST, release, n_threads, blocks, cdist_item, &j, t_enter};
     if (pl_run_chunked(&job) >= 0)
         result = Py_NewRef((PyObject *)out);
 done:
@@ -338,9 +336,9 @@ static int count_hits_impl(PyObject *module, PyObject *const *args, Py_ssize_t n
         pl_parse_seed(st, v[MC_SEED], fn, &j.key) < 0)
         return -1;
     j.n = *n;
-    const pl_job job = {kernel, release, n_threads, pl_ceil_div(*n, HITS_CHUNK), 1,
+    const pl_job job = {kernel, release, n_threads, pl_ceil_div(*n, HITS_CHUNK),
                         hits_item, &j, t_enter};
-    memset(j.hits, 0, (size_t)pl_workers_for(n_threads, job.n_items, 1) * sizeof j.hits[0]);
+    memset(j.hits, 0, (size_t)pl_workers_for(n_threads, job.n_items) * sizeof j.hits[0]);
     const int workers = pl_run_chunked(&job);
     if (workers < 0)
         return -1;
@@ -350,7 +348,7 @@ static int count_hits_impl(PyObject *module, PyObject *const *args, Py_ssize_t n
     return 0;
 }
 
-const char pl_count_hits_doc[] = PyDoc_STR(
+PyDoc_STRVAR(count_hits_doc,
 "count_hits($module, n_samples, *, seed=None, start=0, n_threads=1, release_gil=True)\n"
 "--\n"
 "\n"
@@ -373,7 +371,7 @@ const char pl_count_hits_doc[] = PyDoc_STR(
 "    than the main one never takes it back before its work ends); False holds it.\n"
 HELD_DELAYS_CTRL_C);
 
-PL_VECTORCALL(pl_py_count_hits)
+static PL_VECTORCALL(count_hits)
 {
     int64_t hits, n;
     if (count_hits_impl(self, args, nargs, kwnames, PL_K_COUNT_HITS, &hits, &n) < 0)
@@ -381,7 +379,7 @@ PL_VECTORCALL(pl_py_count_hits)
     return PyLong_FromLongLong(hits);
 }
 
-const char pl_estimate_pi_doc[] = PyDoc_STR(
+PyDoc_STRVAR(estimate_pi_doc,
 "estimate_pi($module, n_samples, *, seed=None, start=0, n_threads=1, release_gil=True)\n"
 "--\n"
 "\n"
@@ -389,7 +387,7 @@ const char pl_estimate_pi_doc[] = PyDoc_STR(
 "\n"
 "Takes the same arguments as count_hits; n_samples must be positive.");
 
-PL_VECTORCALL(pl_py_estimate_pi)
+static PL_VECTORCALL(estimate_pi)
 {
     int64_t hits, n;
     if (count_hits_impl(self, args, nargs, kwnames, PL_K_ESTIMATE_PI, &hits, &n) < 0)
@@ -413,7 +411,7 @@ static void cpu_item(void *ctx, int64_t item, int worker)
     pl_cpu_work(&j->s, left < CPU_CHUNK ? left : CPU_CHUNK);
 }
 
-const char pl_cpu_work_doc[] = PyDoc_STR(
+PyDoc_STRVAR(cpu_work_doc,
 "cpu_work($module, iterations, *, release_gil=True)\n"
 "--\n"
 "\n"
@@ -428,7 +426,7 @@ const char pl_cpu_work_doc[] = PyDoc_STR(
 "    parallel); False holds it, like the pure-Python loop.\n"
 HELD_DELAYS_CTRL_C);
 
-PL_VECTORCALL(pl_py_cpu_work)
+static PL_VECTORCALL(cpu_work)
 {
     const int64_t t_enter = pl_trace_enter();
     static const char *const names[] = {"iterations", "release_gil", NULL};
@@ -440,7 +438,7 @@ PL_VECTORCALL(pl_py_cpu_work)
         pl_parse_count(v[0], "cpu_work", "iterations", &j.iterations) < 0 ||
         pl_parse_release(v[1], "cpu_work", &release) < 0)
         return NULL;
-    const pl_job job = {PL_K_CPU_WORK, release, 1, pl_ceil_div(j.iterations, CPU_CHUNK), 1,
+    const pl_job job = {PL_K_CPU_WORK, release, 1, pl_ceil_div(j.iterations, CPU_CHUNK),
                         cpu_item, &j, t_enter};
     if (pl_run_chunked(&job) < 0)
         return NULL;
@@ -464,7 +462,7 @@ static void wait_item(void *ctx, int64_t item, int worker)
     pl_sleep_until(until < deadline ? until : deadline);
 }
 
-const char pl_io_wait_doc[] = PyDoc_STR(
+PyDoc_STRVAR(io_wait_doc,
 "io_wait($module, seconds, *, release_gil=True)\n"
 "--\n"
 "\n"
@@ -475,7 +473,7 @@ const char pl_io_wait_doc[] = PyDoc_STR(
 "other Python thread for the whole wait.\n"
 HELD_DELAYS_CTRL_C);
 
-PL_VECTORCALL(pl_py_io_wait)
+static PL_VECTORCALL(io_wait)
 {
     const int64_t t_enter = pl_trace_enter();
     static const char *const names[] = {"seconds", "release_gil", NULL};
@@ -494,179 +492,18 @@ PL_VECTORCALL(pl_py_io_wait)
     if (pl_parse_release(v[1], "io_wait", &release) < 0)
         return NULL;
     wait_job j = {(int64_t)(seconds * 1e9), 0};
-    const pl_job job = {PL_K_IO_WAIT, release, 1, pl_ceil_div(j.ns, WAIT_SLICE_NS), 1,
+    const pl_job job = {PL_K_IO_WAIT, release, 1, pl_ceil_div(j.ns, WAIT_SLICE_NS),
                         wait_item, &j, t_enter};
     if (pl_run_chunked(&job) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
 
-/* ------------------------------------------------------------------ */
-/* Counter.increment                                                   */
-
-#define PL_MODE_NAME(id, name) name,
-static const char *const mode_names[] = {PL_COUNTER_MODES(PL_MODE_NAME) NULL};
-
-typedef struct {
-    pl_counter *c;
-    int64_t n;
-    pl_counter_mode mode;
-} increment_job;
-
-static void increment_item(void *ctx, int64_t item, int worker)
-{
-    const increment_job *j = ctx;
-    const int64_t done = item * COUNTER_CHUNK;
-    pl_counter_add(j->c, j->n - done < COUNTER_CHUNK ? j->n - done : COUNTER_CHUNK, j->mode);
-}
-
-const char pl_increment_doc[] = PyDoc_STR(
-"increment($self, n, *, mode='racy', release_gil=True)\n"
-"--\n"
-"\n"
-"Add 1 to value, n times, the way `mode` says:\n"
-"\n"
-"'racy': each increment loads value, then stores value + 1, like the\n"
-"    lectures' `last[0] = last[0] + 1`. Two threads doing this with the GIL\n"
-"    released lose updates (one thread's store overwrites the other's);\n"
-"    with the GIL held they cannot, as the calls take turns.\n"
-"'locked': a mutex inside the Counter is taken and released around each\n"
-"    increment (the lectures' `with lock:`): exact, at a cost.\n"
-"'atomic': one atomic fetch-add per increment: exact and cheaper.\n"
-"\n"
-"Raises OverflowError, before doing anything, when value + n (value as the\n"
-"call starts) would pass 2**63 - 1. An interrupted call (Ctrl-C) keeps the\n"
-"increments already made.");
-
-PL_VECTORCALL(pl_py_counter_increment)
-{
-    static const char *const names[] = {"n", "mode", "release_gil", NULL};
-    static const pl_signature sig = {"increment", names, 1, 1};
-    CounterObject *counter = (CounterObject *)self;
-    const int64_t t_enter = pl_trace_enter();
-    PyObject *v[3];
-    increment_job j = {&counter->c, 0, PL_RACY};
-    int mode = PL_RACY, release;
-    if (pl_parse(&sig, args, nargs, kwnames, v) < 0 ||
-        pl_parse_count(v[0], "increment", "n", &j.n) < 0 ||
-        (v[1] && pl_parse_choice(v[1], "increment", "mode", mode_names, &mode) < 0) ||
-        pl_parse_release(v[2], "increment", &release) < 0)
-        return NULL;
-    j.mode = (pl_counter_mode)mode;
-    const int64_t value = pl_counter_get(j.c);
-    if (value > INT64_MAX - j.n) {
-        PyErr_Format(PyExc_OverflowError,
-                     "increment: value + n must fit in int64, got %lld + %lld", (long long)value,
-                     (long long)j.n);
-        return NULL;
-    }
-    if (j.mode == PL_LOCKED)
-        pl_counter_after_fork(j.c);
-    /* Keep the Counter (and so its mutex) alive while other threads run. */
-    Py_INCREF(self);
-    const pl_job job = {PL_K_INCREMENT, release, 1, pl_ceil_div(j.n, COUNTER_CHUNK), 1,
-                        increment_item, &j, t_enter};
-    const int rc = pl_run_chunked(&job);
-    Py_DECREF(self);
-    if (rc < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-/* ------------------------------------------------------------------ */
-/* Trace control (private: parlab.trace() is the public face)          */
-
-#define MAX_TRACE_CAPACITY (INT64_C(1) << 28)
-
-const char pl_trace_start_doc[] = PyDoc_STR(
-"_trace_start($module, capacity, cpu_time, /)\n"
-"--\n"
-"\n"
-"Start recording kernel calls into a buffer of `capacity` records; with\n"
-"cpu_time, also each call's thread CPU time.");
-
-PyObject *pl_py_trace_start(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    int64_t capacity;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "_trace_start() takes 2 positional arguments (%zd given)",
-                     nargs);
-        return NULL;
-    }
-    if (pl_parse_int64(args[0], "trace", "capacity", &capacity) < 0)
-        return NULL;
-    if (!PyBool_Check(args[1])) {
-        PyErr_Format(PyExc_TypeError, "trace: cpu_time must be a bool, not %.200s",
-                     Py_TYPE(args[1])->tp_name);
-        return NULL;
-    }
-    if (capacity < 1 || capacity > MAX_TRACE_CAPACITY) {
-        PyErr_Format(PyExc_ValueError, "trace: capacity must be between 1 and 2**28, got %lld",
-                     (long long)capacity);
-        return NULL;
-    }
-    switch (pl_trace_start(capacity, args[1] == Py_True)) {
-    case -1:
-        PyErr_SetString(PyExc_RuntimeError, "trace: a trace is already recording");
-        return NULL;
-    case -2:
-        return PyErr_NoMemory();
-    }
-    Py_RETURN_NONE;
-}
-
-const char pl_trace_stop_doc[] = PyDoc_STR(
-"_trace_stop($module, /)\n"
-"--\n"
-"\n"
-"Stop recording. Returns (records, dropped): an int64 array with one row per\n"
-"record and one column per name in _TRACE_FIELDS, and the number of records\n"
-"lost to a full buffer. Calls still running are not recorded.");
-
-PyObject *pl_py_trace_stop(PyObject *module, PyObject *unused)
-{
-    pl_trace_buffer *tb = pl_trace_detach();
-    if (tb == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "trace: no trace is recording");
-        return NULL;
-    }
-    ptrdiff_t dropped;
-    const ptrdiff_t claimed = pl_trace_claimed(tb, &dropped);
-    npy_intp dims[2] = {claimed, PL_TRACE_NFIELDS};
-    PyObject *records = PyArray_SimpleNew(2, dims, NPY_INT64);
-    if (records) {
-        const ptrdiff_t whole =
-            pl_trace_copy(tb, claimed, PyArray_DATA((PyArrayObject *)records));
-        if (whole < claimed) /* calls still writing as the trace stopped: not recorded */
-            Py_SETREF(records, PySequence_GetSlice(records, 0, whole));
-    }
-    pl_trace_release(tb);
-    if (records == NULL)
-        return NULL;
-    return Py_BuildValue("(Nn)", records, (Py_ssize_t)dropped);
-}
-
-const char pl_thread_seq_doc[] = PyDoc_STR(
-"_thread_seq($module, /)\n"
-"--\n"
-"\n"
-"The calling thread's number in the trace's thread_seq field: unique for the\n"
-"life of the process, unlike a thread ident, which Python may reuse.");
-
-PyObject *pl_py_thread_seq(PyObject *module, PyObject *unused)
-{
-    return PyLong_FromLongLong(pl_trace_thread_seq());
-}
-
-const char pl_held_mode_doc[] = PyDoc_STR(
-"_held_mode($module, /)\n"
-"--\n"
-"\n"
-"What a release_gil=False call starting now does: 'gil' keeps the GIL,\n"
-"'emulated' takes parlab's own lock because the GIL is off.");
-
-PyObject *pl_py_held_mode(PyObject *module, PyObject *unused)
-{
-    const int emulated = pl_held_emulated();
-    return emulated < 0 ? NULL : PyUnicode_FromString(emulated ? "emulated" : "gil");
-}
+PyMethodDef pl_kernel_methods[] = {
+    {"cdist", PL_FASTCALL_KW(cdist), cdist_doc},
+    {"count_hits", PL_FASTCALL_KW(count_hits), count_hits_doc},
+    {"estimate_pi", PL_FASTCALL_KW(estimate_pi), estimate_pi_doc},
+    {"cpu_work", PL_FASTCALL_KW(cpu_work), cpu_work_doc},
+    {"io_wait", PL_FASTCALL_KW(io_wait), io_wait_doc},
+    {NULL, NULL, 0, NULL},
+};

@@ -86,16 +86,15 @@ int pl_gil_init(void)
     return 0;
 }
 
-int pl_workers_for(int n_threads, int64_t n_items, int64_t batch)
+int pl_workers_for(int n_threads, int64_t n_items)
 {
-    const int64_t batches = pl_ceil_div(n_items, batch);
-    return batches < n_threads ? (batches > 1 ? (int)batches : 1) : n_threads;
+    return n_items < n_threads ? (n_items > 1 ? (int)n_items : 1) : n_threads;
 }
 
 /* The state a run shares between its threads. */
 typedef struct {
     const pl_job *job;
-    _Atomic int64_t next; /* first item of the next batch */
+    _Atomic int64_t next; /* the next item not yet taken */
     _Atomic int stop;     /* the caller was interrupted: start no new item */
 } shared_run;
 
@@ -104,27 +103,22 @@ typedef struct {
     int worker;
 } worker_arg;
 
-/* Takes the next batch: [*begin, *end), or returns 0 when none is left. */
-static int next_batch(shared_run *s, int64_t *begin, int64_t *end)
+/* Takes the next item, or returns 0 when none is left or the run stopped. */
+static int next_item(shared_run *s, int64_t *item)
 {
-    const pl_job *j = s->job;
     if (atomic_load_explicit(&s->stop, memory_order_relaxed))
         return 0;
-    *begin = atomic_fetch_add_explicit(&s->next, j->batch, memory_order_relaxed);
-    if (*begin >= j->n_items)
-        return 0;
-    *end = j->n_items - *begin > j->batch ? *begin + j->batch : j->n_items;
-    return 1;
+    *item = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
+    return *item < s->job->n_items;
 }
 
 static void *native_worker(void *p)
 {
     const worker_arg *a = p;
     const pl_job *j = a->run->job;
-    int64_t b, e;
-    while (next_batch(a->run, &b, &e))
-        for (int64_t i = b; i < e && !atomic_load_explicit(&a->run->stop, memory_order_relaxed); i++)
-            j->fn(j->ctx, i, a->worker);
+    int64_t i;
+    while (next_item(a->run, &i))
+        j->fn(j->ctx, i, a->worker);
     return NULL;
 }
 
@@ -160,7 +154,7 @@ static int checkpoint(caller *c)
 }
 
 /* The calling thread's share of the items: all of them in order when it runs
- * alone, else batches taken from the shared counter. */
+ * alone (no atomic per item), else items taken from the shared counter. */
 static int caller_items(caller *c, shared_run *s, int alone)
 {
     const pl_job *j = s->job;
@@ -172,14 +166,12 @@ static int caller_items(caller *c, shared_run *s, int alone)
         }
         return 0;
     }
-    int64_t b, e;
-    while (next_batch(s, &b, &e)) {
-        for (int64_t i = b; i < e; i++) {
-            j->fn(j->ctx, i, 0);
-            if (c->check && checkpoint(c) < 0) {
-                atomic_store(&s->stop, 1);
-                return -1;
-            }
+    int64_t i;
+    while (next_item(s, &i)) {
+        j->fn(j->ctx, i, 0);
+        if (c->check && checkpoint(c) < 0) {
+            atomic_store(&s->stop, 1);
+            return -1;
         }
     }
     return 0;
@@ -219,7 +211,7 @@ int pl_run_chunked(const pl_job *job)
     /* Between here and the end: no Python objects, no PyErr_*, no PyMem_*
      * while detached; native threads never touch Python at all. */
     shared_run s = {.job = job};
-    int workers = pl_workers_for(job->n_threads, job->n_items, job->batch);
+    int workers = pl_workers_for(job->n_threads, job->n_items);
     pl_thread *tids = NULL;
     worker_arg *args = NULL;
     if (workers > 1) {

@@ -34,15 +34,15 @@ typedef struct {
     int release;       /* release_gil */
     int n_threads;     /* native threads asked for, 1 .. PL_MAX_THREADS */
     int64_t n_items;
-    int64_t batch;     /* consecutive items one worker runs in order (>= 1) */
     pl_item_fn fn;
     void *ctx;
     int64_t t_enter;   /* pl_trace_enter() at the call's entry */
 } pl_job;
 
 /* Runs fn for every item of [0, n_items) under the GIL policy, on up to
- * n_threads native threads (the calling thread is one of them). Items of one
- * batch run in order on one thread; batches go to whichever thread is free.
+ * n_threads native threads (the calling thread is one of them). Each item
+ * goes to whichever thread is free; on one thread they run in order, which
+ * the calls that carry a state from item to item rely on.
  * Must be called with the GIL (an attached thread state). Returns the number
  * of threads used, or -1 with an exception set: a signal handler raised
  * (KeyboardInterrupt), after the items already started have finished. */
@@ -55,8 +55,8 @@ static inline int64_t pl_ceil_div(int64_t n, int64_t d)
     return n / d + (n % d != 0);
 }
 
-/* Workers for a job: n_threads, but never more than there are batches. */
-int pl_workers_for(int n_threads, int64_t n_items, int64_t batch);
+/* Workers for a job: n_threads, but never more than there are items. */
+int pl_workers_for(int n_threads, int64_t n_items);
 
 /* Whether a held call starting now emulates the GIL: 1 or 0, or -1 with an
  * exception set. Must be called with the GIL (an attached thread state). */

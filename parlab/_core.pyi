@@ -50,6 +50,8 @@ class Counter:
         self,
         n: int,
         *,
+        # Matched ignoring case at run time ("RACY" works); the stub names the
+        # spellings the docs use.
         mode: Literal["racy", "locked", "atomic"] = "racy",
         release_gil: bool = True,
     ) -> None: ...

@@ -121,6 +121,13 @@ case(increment, (1,), {"mode": "fast"}, ValueError,
 for bad in [None, 1]:
     case(increment, (1,), {"mode": bad}, TypeError, "mode",
          f"increment-mode-{type(bad).__name__}")
+# Counter() parses as every other callable does, with the same messages.
+case(parlab.Counter, (1, 2), {}, TypeError, all_of(r"Counter\(\)", "at most 1 positional"),
+     "Counter-two-positional")
+case(parlab.Counter, (), {"start": 1}, TypeError,
+     all_of(r"Counter\(\)", "unexpected keyword", "start"), "Counter-unknown-keyword")
+case(parlab.Counter, (1,), {"value": 2}, TypeError,
+     all_of(r"Counter\(\)", "multiple values", "value"), "Counter-value-twice")
 case(parlab.Counter, (), {"value": "x"}, TypeError, "value", "Counter-value-str")
 case(parlab.Counter, (1.5,), {}, TypeError, "value", "Counter-value-float")
 case(parlab.Counter, (2**63,), {}, OverflowError, "value", "Counter-value-2**63")

@@ -71,6 +71,16 @@ def test_default_mode_is_racy():
     assert c.value == 10
 
 
+def test_mode_is_matched_ignoring_case():
+    # As every choice argument is, cdist's metric included (SciPy's way).
+    for spelling in ("RACY", "Locked", "aTOMIC"):
+        c = parlab.Counter()
+        c.increment(1000, mode=spelling)
+        assert c.value == 1000
+    # The spelling selects that mode: atomic stays exact where racy can lose updates.
+    assert hammer(parlab.Counter(), 2, 2_000_000, "ATOMIC", release_gil=True) == 4_000_000
+
+
 @pytest.mark.parametrize("mode", ["locked", "atomic"])
 def test_safe_modes_exact_with_gil_released(mode):
     assert hammer(parlab.Counter(), 8, 100_000, mode, release_gil=True) == 800_000

@@ -6,9 +6,9 @@ static inline int64_t plus_one(int64_t v)
     return (int64_t)((uint64_t)v + 1u);
 }
 
-int pl_counter_init(pl_counter *c, int64_t value)
+int pl_counter_init(pl_counter *c)
 {
-    atomic_init(&c->value, value);
+    atomic_init(&c->value, 0);
     atomic_init(&c->pid, pl_process_id());
     return pl_mutex_init(&c->lock);
 }

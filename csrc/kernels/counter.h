@@ -18,8 +18,8 @@ typedef struct {
 #define PL_COUNTER_MODE_ITEM(id, name) id,
 typedef enum { PL_COUNTER_MODES(PL_COUNTER_MODE_ITEM) } pl_counter_mode;
 
-/* 0 on success, an errno value otherwise. */
-int pl_counter_init(pl_counter *c, int64_t value);
+/* Starts at 0. 0 on success, an errno value otherwise. */
+int pl_counter_init(pl_counter *c);
 void pl_counter_destroy(pl_counter *c);
 int64_t pl_counter_get(pl_counter *c);
 void pl_counter_set(pl_counter *c, int64_t value);

@@ -69,7 +69,7 @@ static int run_counter(const char *mode_name, int threads, int64_t n)
     if (mode < 0 || threads < 1 || threads > 256)
         return 2;
     pl_counter c;
-    if (pl_counter_init(&c, 0)) {
+    if (pl_counter_init(&c)) {
         fprintf(stderr, "cannot make a counter's mutex\n");
         return 1;
     }
@@ -223,7 +223,7 @@ static int together_on_path(int threads, const double *A, const double *B, doubl
     const long rows = (long)threads * TOGETHER_ROWS;
     pl_counter counters[3];
     for (int mode = 0; mode < 3; mode++)
-        if (pl_counter_init(&counters[mode], 0)) {
+        if (pl_counter_init(&counters[mode])) {
             fprintf(stderr, "cannot make a counter's mutex\n");
             return 1;
         }
