@@ -87,7 +87,7 @@ tsan_run "$OUT" pytest_on_build "$OUT" "$TESTS/test_c_kernels.py" -s -q \
 # The extension with a planted race: threads recording into one trace at once.
 tsan_run "$PLANTED" pytest_on_build "$PLANTED" "$TESTS/test_trace.py" -s -q -x \
     -k sixteen_threads_lose_nothing >/dev/null 2>&1 || true
-if ! grep -qs "trace.c" "$PLANTED"/logs/*; then
+if ! grep -qsF "trace.c:" "$PLANTED"/logs/*; then
     log "the planted race (PARLAB_PLANT_RACE=1) went unreported"
     status=1
 fi
