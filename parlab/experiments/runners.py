@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from parlab.experiments.framework import Cost
+from parlab.experiments.measuring import Cost
 from parlab.workloads.tasks import Task, nap
 
 
