@@ -1,7 +1,7 @@
 # Sourced, not run: CPython built from the upstream source that Debian's
 # source packages carry, for scripts/python-ft.sh (free-threaded, and its twin
 # with the GIL) and scripts/python-tsan.sh (free-threaded under
-# ThreadSanitizer). Needs CACHE (the cache folder) and a function log.
+# ThreadSanitizer). Needs scripts/_lib.sh sourced first.
 #
 # apt works from a private state directory in the build's work folder, so the
 # machine's own apt sources and lists stay as they are. Each build is
@@ -21,40 +21,14 @@ built_prefix() {
     return 1
 }
 
-# "3.13.15" of an installed build's interpreter $1.
-full_version() {
-    "$1" -c 'import platform; print(platform.python_version())'
-}
-
-# Makes the venv $2 of interpreter $1, again if it was made by another one
-# (a newer release built beside the old).
-venv_of() {
-    if [ -x "$2/bin/python" ] && [ "$(full_version "$2/bin/python")" = "$(full_version "$1")" ]; then
-        return 0
-    fi
-    rm -rf "$2"
-    "$1" -m venv "$2"
-}
-
 # The libraries of the standard library's optional modules (ssl for pip,
 # ctypes, zlib, bz2, lzma, sqlite3, readline, uuid, dbm, zstd on 3.14), and
-# any packages named ($@, e.g. a compiler); a missing library only drops that
-# module, so install what is missing when root.
+# any packages named ($@, e.g. a compiler). A missing library only drops that
+# module, so the build goes on without what cannot be installed.
 ensure_build_deps() {
-    local want=(build-essential pkg-config libssl-dev libffi-dev zlib1g-dev libbz2-dev
-                liblzma-dev libsqlite3-dev libreadline-dev uuid-dev libgdbm-dev libzstd-dev
-                libexpat1-dev xz-utils dpkg-dev "$@") missing=() p
-    for p in "${want[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" -eq 0 ]; then
-        log "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        log "not root, building without: ${missing[*]}"
-    fi
+    debs build-essential pkg-config libssl-dev libffi-dev zlib1g-dev libbz2-dev \
+        liblzma-dev libsqlite3-dev libreadline-dev uuid-dev libgdbm-dev libzstd-dev \
+        libexpat1-dev xz-utils dpkg-dev "$@" || log "building without them"
 }
 
 # Downloads into $1 the first source package that the archive serves, newest
@@ -63,17 +37,12 @@ ensure_build_deps() {
 # version that the pool no longer (or not yet) holds: then the next is tried.
 # apt's state goes into $1/../apt.
 fetch_source() {
-    local dir=$1 apt cand
-    apt=$(dirname "$dir")/apt
-    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$dir"
-    printf 'deb-src http://deb.debian.org/debian %s main\n' forky sid trixie > "$apt/sources.list"
-    local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-                -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
-                -o APT::Sandbox::User=root -qq)
-    apt-get "${opts[@]}" update >&2
+    local dir=$1 cand
+    mkdir -p "$dir"
+    private_apt "$(dirname "$dir")/apt" "deb-src http://deb.debian.org/debian "{forky,sid,trixie}" main"
     for cand in python3.15/forky python3.15/sid python3.14/forky python3.14/sid \
                 python3.13/forky python3.13/trixie; do
-        if (cd "$dir" && apt-get "${opts[@]}" source --download-only "$cand" >/dev/null 2>&1); then
+        if (cd "$dir" && apt-get "${APT_OPTS[@]}" source --download-only "$cand" >/dev/null 2>&1); then
             cand=${cand%/*}
             echo "${cand#python}"
             return 0

@@ -19,19 +19,15 @@ separate_build() {
     "$PY" -m zipfile -e "$out"/wheel/parlab-*.whl "$out/lib"
 }
 
-# pytest_on_build OUT TEST_NAME... [-- PYTEST_ARGS...]: runs tests/test_NAME.py
-# from inside OUT/lib, where `import parlab` finds that build first.
+# pytest_on_build OUT PYTEST_ARG...: pytest from inside OUT/lib, where
+# `import parlab` finds that build first. The tests are named as pytest
+# takes them: a subset of $TESTS (-m sanitize "$TESTS"), or a module
+# ("$TESTS/test_trace.py").
+TESTS=$ROOT/tests
 pytest_on_build() {
     local out=$1
     shift
-    local tests=()
-    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-        tests+=("$ROOT/tests/test_$1.py")
-        shift
-    done
-    [ $# -gt 0 ] && shift
     (cd "$out/lib" &&
         "$PY" -c 'import parlab._core, sys; assert parlab._core.__file__.startswith(sys.argv[1]), parlab._core.__file__' "$out/lib/" &&
-        "$PY" -m pytest -p no:cacheprovider -c "$ROOT/pyproject.toml" --rootdir "$ROOT" \
-            "${tests[@]}" "$@")
+        "$PY" -m pytest -p no:cacheprovider -c "$ROOT/pyproject.toml" --rootdir "$ROOT" "$@")
 }

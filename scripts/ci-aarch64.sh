@@ -10,17 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PARLAB_VENV:-.venv}/bin/python
-
-need=()
-command -v aarch64-linux-gnu-gcc > /dev/null || need+=(gcc-aarch64-linux-gnu)
-[ -e /usr/aarch64-linux-gnu/lib/libc.a ] || need+=(libc6-dev-arm64-cross)
-command -v qemu-aarch64-static > /dev/null || need+=(qemu-user-static)
-command -v clang > /dev/null || need+=(clang)
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" \
-        > /dev/null
-fi
+source scripts/_lib.sh
+debs gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static clang
 
 CI=true PARLAB_DRIVER_TOOLCHAINS="aarch64-gcc aarch64-clang clang" \
     "$PY" -m pytest -p no:cacheprovider -q tests/test_c_kernels.py "$@"

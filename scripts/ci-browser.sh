@@ -8,14 +8,12 @@
 # Pages and screenshots stay in build/notebooks/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v chromium >/dev/null || {
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-}
+source scripts/_lib.sh
+debs chromium
 VENV=${PARLAB_VENV:-.venv}
 if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-    PARLAB_WERROR=1 "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    venv "$VENV"
+    install_parlab "$VENV" ".[test]"
 fi
 PARLAB_RENDER_DIR=${PARLAB_RENDER_DIR:-build/notebooks} \
     "$VENV/bin/python" -m pytest -p no:cacheprovider -m browser \

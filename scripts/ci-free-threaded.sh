@@ -2,10 +2,11 @@
 # CI: the test suite on free-threaded CPython. scripts/python-ft.sh builds the
 # interpreter once (cached in ~/.cache/parlab) and makes .venv-ft; then the
 # whole suite runs on it with the GIL off (numba's tests skip: it has no
-# free-threaded build), and the kernel, counter, trace and Dask tests run once
-# more under pytest-run-parallel, every test in 4 threads at once, to find
-# what is not thread-safe without a GIL. Tests that must run alone are marked
-# thread_unsafe, each with its reason.
+# free-threaded build), and the tests marked parallel (kernels, counter,
+# native threads, Dask) run once more under pytest-run-parallel, every test
+# in 4 threads at once, to find what is not thread-safe without a GIL. Tests
+# that must run alone are marked thread_unsafe, each with its reason: the
+# plain run has run them, so the second skips them.
 # python-ft.sh --twin also builds the same release with the GIL (.venv-gil),
 # which L6.4 weighs the free-threaded build against; it and the normal
 # interpreter of scripts/test.sh (.venv), if there, are named in
@@ -18,6 +19,4 @@ PARLAB_PYTHONS=$PWD/.venv-gil/bin/python
 [ -x .venv/bin/python ] && PARLAB_PYTHONS=$PWD/.venv/bin/python:$PARLAB_PYTHONS
 export PARLAB_PYTHONS
 "$PY" -m pytest -p no:cacheprovider "$@"
-"$PY" -m pytest -p no:cacheprovider -q --parallel-threads=4 \
-    tests/test_cdist.py tests/test_montecarlo.py tests/test_counter.py tests/test_trace.py \
-    tests/test_dask.py
+"$PY" -m pytest -p no:cacheprovider -q -m parallel --parallel-threads=4 --skip-thread-unsafe=True

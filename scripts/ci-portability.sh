@@ -19,17 +19,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=$(cd "${PARLAB_VENV:-.venv}" && pwd)/bin/python
 OUT=$ROOT/build/portability
-CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/parlab
+source scripts/_lib.sh
 source scripts/_separate_build.sh
 
-apt_install() {
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" > /dev/null
-}
-command -v clang > /dev/null || apt_install clang
-command -v x86_64-w64-mingw32-gcc > /dev/null || apt_install gcc-mingw-w64-x86-64
+debs clang gcc-mingw-w64-x86-64 wine64
 WINE=$(command -v wine64 || echo /usr/lib/wine/wine64)
-[ -x "$WINE" ] || { apt_install wine64; WINE=$(command -v wine64 || echo /usr/lib/wine/wine64); }
 # The sanitizer pass's flags must not reach these builds.
 unset CFLAGS LDFLAGS
 mkdir -p "$OUT" "$CACHE"
@@ -39,8 +33,7 @@ step() { echo "== ci-portability: $* ($(date -u +%T))"; }
 step "1. Clang build, kernel tests"
 CC=clang separate_build "$OUT/clang"
 "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import parlab; c = parlab.info()["compiler"]; print(c); assert c.startswith("clang"), c' "$OUT/clang/lib"
-PARLAB_DRIVER_TOOLCHAINS=clang pytest_on_build "$OUT/clang" c_kernels cdist montecarlo counter \
-    simd_paths native_threads api -- -q "$@"
+PARLAB_DRIVER_TOOLCHAINS=clang pytest_on_build "$OUT/clang" -q -m portability "$TESTS" "$@"
 
 step "2. MinGW-w64 driver under wine"
 # A private wine prefix; its server stays up between the driver's runs (each
@@ -67,14 +60,10 @@ CPY=$CACHE/cpython-3.11-windows-headers
 if [ ! -f "$CPY/PC/pyconfig.h" ]; then
     APT=$OUT/apt
     rm -rf "$APT"
-    mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$APT/src"
-    echo "deb-src http://deb.debian.org/debian bookworm main" > "$APT/sources.list"
-    opts=(-o "Dir::Etc::SourceList=$APT/sources.list" -o Dir::Etc::SourceParts=/dev/null
-          -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache"
-          -o APT::Sandbox::User=root)
-    apt-get "${opts[@]}" update -qq
+    mkdir -p "$APT/src"
+    private_apt "$APT" "deb-src http://deb.debian.org/debian bookworm main"
     # Only the upstream tarball is needed: Debian's patches touch no Windows header.
-    (cd "$APT/src" && apt-get "${opts[@]}" source --download-only -qq python3.11)
+    (cd "$APT/src" && apt-get "${APT_OPTS[@]}" source --download-only python3.11)
     rm -rf "$CPY.tmp" && mkdir -p "$CPY.tmp"
     tar -xzf "$APT"/src/python3.11_*.orig.tar.gz -C "$CPY.tmp" --strip-components=1 \
         --wildcards '*/Include/*' '*/PC/pyconfig.h'

@@ -26,9 +26,8 @@ start=$SECONDS
 PY=$(cd "$(dirname "$(bash scripts/python-tsan.sh | tail -1)")" && pwd)/python
 OUT=$ROOT/build/tsan
 PLANTED=$ROOT/build/tsan-planted
+source scripts/_lib.sh
 source scripts/_separate_build.sh
-
-log() { echo "ci-tsan.sh: $*" >&2; }
 
 TSAN="-fsanitize=thread -g"
 # setuptools adds CFLAGS and LDFLAGS to the extension's build (on top of the
@@ -64,30 +63,29 @@ tsan_run() {
     return "$status"
 }
 
-# The emulated GIL: on this interpreter, which runs without a GIL, held calls
-# take parlab's emulated GIL in the build under test, so the GIL tests are
-# its tests (test_emulated_gil builds the same emulation apart, for a normal
-# CPython, and reruns these in a child: nothing more to see here).
-TESTS=(cdist montecarlo native_threads counter trace gil interrupt magics)
-# In 4 threads: the tests that can run so. The thread_unsafe ones, which the
-# plain run has just run, are skipped, and so are the trace, GIL, interrupt
-# and magics tests, thread-unsafe through and through: one trace records per
-# process; they time threads against each other; signals reach the main
-# thread only; one IPython kernel per module.
-PARALLEL=(cdist montecarlo native_threads counter)
+# The tests marked tsan. Among them the emulated GIL's: on this interpreter,
+# which runs without a GIL, held calls take parlab's emulated GIL in the
+# build under test, so the GIL tests are its tests (test_emulated_gil builds
+# the same emulation apart, for a normal CPython, and reruns these in a
+# child: nothing more to see here).
+# In 4 threads: those also marked parallel. The thread_unsafe ones, which the
+# plain run has just run, are skipped; the trace, GIL, interrupt and magics
+# tests are not marked parallel, thread-unsafe through and through: one
+# trace records per process; they time threads against each other; signals
+# reach the main thread only; one IPython kernel per module.
 status=0
-tsan_run "$OUT" pytest_on_build "$OUT" "${TESTS[@]}" -- -s -q "$@" || status=1
+tsan_run "$OUT" pytest_on_build "$OUT" -s -q -m tsan "$TESTS" "$@" || status=1
 log "plain run done ($((SECONDS - start)) s)"
-tsan_run "$OUT" pytest_on_build "$OUT" "${PARALLEL[@]}" -- -s -q --parallel-threads=4 \
+tsan_run "$OUT" pytest_on_build "$OUT" -s -q -m "tsan and parallel" "$TESTS" --parallel-threads=4 \
     --skip-thread-unsafe=True "$@" || status=1
 log "run in 4 threads done ($((SECONDS - start)) s)"
 # The driver: every kernel at once in threads, the counter's exact modes and
 # concurrent cdist blocks, and the planted race it must report.
-tsan_run "$OUT" pytest_on_build "$OUT" c_kernels -- -s -q \
+tsan_run "$OUT" pytest_on_build "$OUT" "$TESTS/test_c_kernels.py" -s -q \
     -k "at_once or under_threads or concurrent_threads or planted_race" || status=1
 
 # The extension with a planted race: threads recording into one trace at once.
-tsan_run "$PLANTED" pytest_on_build "$PLANTED" trace -- -s -q -x \
+tsan_run "$PLANTED" pytest_on_build "$PLANTED" "$TESTS/test_trace.py" -s -q -x \
     -k sixteen_threads_lose_nothing >/dev/null 2>&1 || true
 if ! grep -qs "trace.c" "$PLANTED"/logs/*; then
     log "the planted race (PARLAB_PLANT_RACE=1) went unreported"

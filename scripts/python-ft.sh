@@ -23,15 +23,13 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
-CACHE=${PARLAB_CACHE:-$HOME/.cache/parlab}
+source scripts/_lib.sh
+source scripts/_python_build.sh
 VENV=${PARLAB_FT_VENV:-.venv-ft}
 TWIN_VENV=${PARLAB_GIL_VENV:-.venv-gil}
 TWIN=0
 [ "${1:-}" = --twin ] && TWIN=1
 mkdir -p "$CACHE"
-
-log() { echo "python-ft.sh: $*" >&2; }
-source scripts/_python_build.sh
 
 # Builds what is missing: the free-threaded interpreter, and with --twin the
 # one with the GIL, from one source, so the two are the same release built
@@ -60,9 +58,8 @@ if [ "$TWIN" = 1 ] && { [ ! -f "$CACHE/python-$ver/.parlab-built" ] ||
 fi
 log "interpreter $prefix ($((SECONDS - start)) s)"
 
-venv_of "$PYFT" "$VENV"
+venv "$VENV" "$PYFT"
 PY=$VENV/bin/python
-"$PY" -m pip install --quiet --upgrade pip
 # Every dependency from a free-threaded wheel: some newest releases have
 # none (numpy 2.5 has no 3.13t wheel; hypothesis, rpds-py and pyzmq would build
 # with Rust crates or libsodium that cannot be downloaded here), so pip takes
@@ -74,15 +71,13 @@ PY=$VENV/bin/python
 # parlab/ beside the normal venv's, under its own ABI tag
 # (_core.cpython-3XXt-*.so), so the two never overwrite each other.
 export PIP_PREFER_BINARY=1
-PARLAB_WERROR=1 "$PY" -m pip install --quiet -e ".[test-base]" "pytest-run-parallel>=0.4"
-"$PY" -m pip check
+install_parlab "$VENV" ".[test-base]" "pytest-run-parallel>=0.4"
 "$PY" -c 'import sys, parlab; assert not sys._is_gil_enabled(), "import parlab turned the GIL on"'
 log "venv $VENV ready ($((SECONDS - start)) s)"
 if [ "$TWIN" = 1 ]; then
     # What a worker of L6.4 imports: parlab and its dependencies.
-    venv_of "$CACHE/python-$ver/bin/python$ver" "$TWIN_VENV"
-    "$TWIN_VENV/bin/python" -m pip install --quiet --upgrade pip
-    PARLAB_WERROR=1 "$TWIN_VENV/bin/python" -m pip install --quiet -e .
+    venv "$TWIN_VENV" "$CACHE/python-$ver/bin/python$ver"
+    install_parlab "$TWIN_VENV"
     log "venv $TWIN_VENV ready, Python $(full_version "$TWIN_VENV/bin/python") with the GIL" \
         "($((SECONDS - start)) s)"
 fi

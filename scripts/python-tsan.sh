@@ -11,8 +11,8 @@
 # (Tools/tsan/suppressions_free_threading.txt of the release tarball, which is
 # removed after the build) kept beside it in share/parlab/. PARLAB_CACHE
 # moves the cache, PARLAB_TSAN_VENV the venv (default: venv-tsan in the cache,
-# beside the interpreter: it holds only parlab's dependencies, which pip
-# installs slowly under TSan, so a fresh clone, as CI's, reuses it).
+# beside the interpreter: it holds only parlab's dependencies, which a fresh
+# clone, as CI's, reuses).
 #
 # Compiler: clang (Debian's clang package, installed if missing), as
 # CPython's own TSan CI job uses: GCC's ThreadSanitizer does not instrument
@@ -25,12 +25,10 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
-CACHE=${PARLAB_CACHE:-$HOME/.cache/parlab}
+source scripts/_lib.sh
+source scripts/_python_build.sh
 VENV=${PARLAB_TSAN_VENV:-$CACHE/venv-tsan}
 mkdir -p "$CACHE"
-
-log() { echo "python-tsan.sh: $*" >&2; }
-source scripts/_python_build.sh
 
 # CPython's suppressions for its own races, relative to the install.
 SUPPRESSIONS=share/parlab/suppressions_free_threading.txt
@@ -59,7 +57,7 @@ log "interpreter $prefix ($((SECONDS - start)) s)"
 # pip and the interpreter's own races (CPython's file names them): not what
 # the TSan pass checks, and they must not fail the installs.
 export TSAN_OPTIONS="suppressions=$prefix/$SUPPRESSIONS exitcode=0"
-venv_of "$prefix/bin/python${ver}t" "$VENV"
+venv "$VENV" "$prefix/bin/python${ver}t"
 PY=$VENV/bin/python
 # What the tests import: parlab's dependencies and its test-base extra (as in
 # scripts/python-ft.sh: numba has no free-threaded build) and
@@ -67,15 +65,21 @@ PY=$VENV/bin/python
 # TSan build is made apart from the checkout's in-place extension, which
 # .venv-ft's cp313t build would share). Every dependency from a wheel
 # (PIP_PREFER_BINARY: see python-ft.sh): NumPy's and SciPy's are not
-# instrumented, which scripts/tsan-suppressions.txt allows for. pip runs
-# under TSan, slowly: only when the list changed.
+# instrumented, which scripts/tsan-suppressions.txt allows for. Only when
+# the list changed. pip under TSan takes 10 to 16 minutes for these: where
+# scripts/python-ft.sh has built the same release without TSan, that
+# interpreter installs them into this venv's site-packages (the same ABI,
+# cp313t, and the same bytecode, compiled once), in about a minute.
 reqs=$("$PY" -c 'import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))["project"]
 print("\n".join(p["dependencies"] + p["optional-dependencies"]["test-base"]))')
 reqs+=$'\npytest-run-parallel>=0.4'
 if [ "$(cat "$VENV/.parlab-reqs" 2>/dev/null)" != "$reqs" ]; then
-    "$PY" -m pip install --quiet --upgrade pip
-    PIP_PREFER_BINARY=1 "$PY" -m pip install --quiet --no-compile -r /dev/stdin <<< "$reqs"
+    installer=("$PY" -m pip install)
+    plain=$(built_prefix t) && [ "$(full_version "$plain/bin/python${ver}t")" = "$(full_version "$PY")" ] &&
+        installer=("$plain/bin/python${ver}t" -m pip install --root-user-action=ignore --upgrade --target
+                   "$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')")
+    PIP_PREFER_BINARY=1 "${installer[@]}" --quiet -r /dev/stdin <<< "$reqs"
     "$PY" -m pip check
     echo "$reqs" > "$VENV/.parlab-reqs"
 fi

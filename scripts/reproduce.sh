@@ -3,10 +3,8 @@
 # lecture experiment and writes the report (default: parlab-report/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/_lib.sh
 VENV=${PARLAB_VENV:-.venv}
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-# Editable: the extension is compiled into the source tree, so `python -m parlab`
-# works from here as well as from anywhere else.
-"$VENV/bin/python" -m pip install --quiet -e ".[numba]"
+venv "$VENV"
+install_parlab "$VENV" ".[numba]"
 "$VENV/bin/python" -m parlab reproduce "$@"

@@ -36,8 +36,7 @@ export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:allocator_may_return_null=1:
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$OUT/logs/ubsan"
 
 status=0
-pytest_on_build "$OUT" c_kernels api bad_input cdist counter gil hardening huge_counts \
-    interrupt leaks montecarlo stress trace -- "$@" || status=$?
+pytest_on_build "$OUT" -m sanitize "$TESTS" "$@" || status=$?
 
 if compgen -G "$OUT/logs/*" > /dev/null; then
     echo "sanitize.sh: sanitizer reports:" >&2

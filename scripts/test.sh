@@ -3,11 +3,8 @@
 # runs the whole test suite (kernels, experiments at tiny scale, CLI, notebooks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/_lib.sh
 VENV=${PARLAB_VENV:-.venv}
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-# Editable: the extension is compiled into the source tree, so `python -m parlab`
-# and the tests import the same package from here or from anywhere else.
-PARLAB_WERROR=1 "$VENV/bin/python" -m pip install --quiet -e ".[test]"
-"$VENV/bin/python" -m pip check
+venv "$VENV"
+install_parlab "$VENV" ".[test]"
 "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -7,6 +7,8 @@ does not have, and any trace the parent was recording.
 """
 from __future__ import annotations
 
+import sys
+
 import parlab
 
 COUNTER = parlab.Counter()
@@ -38,3 +40,9 @@ def native_threads_again() -> None:
     assert np.array_equal(parlab.cdist(X, X, n_threads=2), parlab.cdist(X, X))
     assert (parlab.count_hits(1_000_000, seed=5, n_threads=3)
             == parlab.count_hits(1_000_000, seed=5))
+
+
+def exit_with_experiments_imported() -> None:
+    """Exit 0 where this child holds ``parlab.experiments`` without importing it
+    (this module does not): a forkserver that preloaded it forked the child."""
+    raise SystemExit(0 if "parlab.experiments" in sys.modules else 1)

@@ -15,6 +15,8 @@ import pytest
 import parlab
 import parlab._core
 
+pytestmark = [pytest.mark.fast, pytest.mark.sanitize, pytest.mark.portability]
+
 STUB = Path(parlab._core.__file__).with_name("_core.pyi")
 KERNELS = ["cdist", "count_hits", "estimate_pi", "cpu_work", "io_wait"]
 ANY_DEFAULT = object()  # the stub wrote `= ...`: it has a default, value unstated

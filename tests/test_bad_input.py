@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 import parlab
 from test_c_kernels import python_long_comp
 
+pytestmark = [pytest.mark.fast, pytest.mark.sanitize]
+
 
 def all_of(*words: str) -> str:
     """A regex matching a message that contains every one of ``words``."""

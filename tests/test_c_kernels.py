@@ -36,6 +36,8 @@ from scipy.spatial.distance import cdist as scipy_cdist
 
 import rng_reference
 
+pytestmark = [pytest.mark.sanitize, pytest.mark.portability]
+
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 
 

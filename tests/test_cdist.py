@@ -12,6 +12,9 @@ from scipy.spatial import distance
 import parlab
 from conftest import run_threaded
 
+pytestmark = [pytest.mark.fast, pytest.mark.sanitize, pytest.mark.portability,
+              pytest.mark.parallel, pytest.mark.tsan]
+
 METRICS = ["euclidean", "sqeuclidean"]
 DTYPES = [np.int32, np.int64, np.uint8, np.float32, np.float64, np.bool_]
 # Ways to hold the same values in memory; each is a different path through

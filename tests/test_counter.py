@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 import parlab
 from conftest import run_threaded, usable_cores
 
+pytestmark = [pytest.mark.fast, pytest.mark.sanitize, pytest.mark.portability,
+              pytest.mark.parallel, pytest.mark.tsan]
+
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 MODES = ["racy", "locked", "atomic"]
 

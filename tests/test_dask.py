@@ -20,6 +20,8 @@ from parlab.experiments.load_meter import Load
 from parlab.experiments.framework import REGISTRY, Context, Variant
 from parlab.workloads import cluster
 
+pytestmark = [pytest.mark.parallel]
+
 # Under pytest-run-parallel: a test that reads the shared cluster's task stream
 # would see the tasks of its copies in the other threads too.
 ALONE_ON_THE_CLUSTER = pytest.mark.thread_unsafe(

@@ -18,6 +18,8 @@ import pytest
 import parlab
 from conftest import clocked, run_threaded, size_taking, usable_cores
 
+pytestmark = [pytest.mark.sanitize, pytest.mark.tsan]
+
 IO_SECONDS = 0.2
 # Held calls keep the GIL, or, without one (free-threaded CPython, or the
 # PARLAB_EMULATE_GIL build), take parlab's own lock: Python threads then run.

@@ -38,6 +38,8 @@ import parlab
 import rng_reference as ref
 from test_cdist import ATOL, RTOL, expected
 
+pytestmark = [pytest.mark.sanitize]
+
 INT64_MAX = 2**63 - 1
 MODES = ["racy", "locked", "atomic"]
 

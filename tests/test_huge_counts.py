@@ -18,6 +18,8 @@ import pytest
 
 import parlab
 
+pytestmark = [pytest.mark.sanitize]
+
 COUNTS = [2**63 - 1, 2**63 - 1024, 2**63 - 1025]
 
 # Each call gets this long before the alarm: far longer than a wrong early

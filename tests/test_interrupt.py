@@ -24,8 +24,9 @@ DELAY = 0.3        # seconds from the start of the call to the signal
 LONG = 5.0         # length of an uninterrupted call: far past DELAY + the limit
 LATENCY_LIMIT = 1.0
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "setitimer"),
-                                reason="needs POSIX interval timers")
+pytestmark = [pytest.mark.sanitize, pytest.mark.tsan,
+              pytest.mark.skipif(not hasattr(signal, "setitimer"),
+                                 reason="needs POSIX interval timers")]
 
 
 def _raise_keyboard_interrupt(signum, frame):

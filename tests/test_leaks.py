@@ -12,6 +12,8 @@ import pytest
 
 import parlab
 
+pytestmark = [pytest.mark.sanitize]
+
 REPEATS = 2000
 WARMUP = 200
 RUNS = 8

@@ -25,6 +25,8 @@ from parlab.experiments.measuring import Sampling
 from parlab.magics import (INCONCLUSIVE, NO_GIL_VERDICTS, THREAD_VERDICTS, measure_copies,
                            verdict_line)
 
+pytestmark = [pytest.mark.tsan]
+
 CELL_TIMEOUT_S = 600
 # The words this interpreter's %speedup uses (a free-threaded one has no GIL to name).
 WORDS = THREAD_VERDICTS if gil_enabled() else NO_GIL_VERDICTS

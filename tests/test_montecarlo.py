@@ -12,6 +12,9 @@ import parlab
 import rng_reference as ref
 from conftest import run_threaded
 
+pytestmark = [pytest.mark.fast, pytest.mark.sanitize, pytest.mark.portability,
+              pytest.mark.parallel, pytest.mark.tsan]
+
 INT63 = 2**63
 SEEDS = {
     "0": 0,

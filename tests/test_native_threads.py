@@ -15,6 +15,8 @@ import parlab
 from conftest import run_threaded
 from test_hardening import START_METHODS, run_children
 
+pytestmark = [pytest.mark.portability, pytest.mark.parallel, pytest.mark.tsan]
+
 
 @pytest.mark.parametrize("n_threads", range(1, 9))
 def test_count_hits_identical_for_every_n_threads_and_split(n_threads):

@@ -12,6 +12,8 @@ import pytest
 
 import parlab
 
+pytestmark = [pytest.mark.portability]
+
 TESTS = Path(__file__).resolve().parent
 KERNEL_SUITE = ["test_cdist.py", "test_montecarlo.py", "test_native_threads.py"]
 ALL_PATHS = ["scalar", "avx2", "avx512", "neon"]

@@ -19,6 +19,8 @@ import rng_reference as ref
 from conftest import run_threaded
 from test_c_kernels import python_long_comp
 
+pytestmark = [pytest.mark.sanitize]
+
 N_THREADS = 16
 TASKS_PER_THREAD = 40
 RNG = np.random.default_rng(2024)

@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # Under pytest-run-parallel: a trace records every thread's calls and only one
 # records at a time, so a test that records must run alone.
-pytestmark = pytest.mark.thread_unsafe(reason="parlab.trace is one per process: the copies "
-                                              "of a test in other threads would record too")
+pytestmark = [pytest.mark.sanitize, pytest.mark.tsan,
+              pytest.mark.thread_unsafe(reason="parlab.trace is one per process: the copies "
+                                               "of a test in other threads would record too")]
 HELD_KEEPS_THE_GIL = parlab.info()["held_mode"] == "gil"
 REQUIRED_COLUMNS = {"kernel", "thread", "start_ns", "end_ns", "work_s", "gil_wait_s", "gil_held"}
 
@@ -230,7 +231,13 @@ def test_bad_cpu_time(cpu_time):
 
 @pytest.mark.thread_unsafe(reason="signals: only the main thread may set handlers and gets them")
 def test_interrupted_call_is_recorded_as_not_completed():
-    old = signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
+    def interrupt(signum, frame):
+        # Raised here, not by a SIGINT sent to this process: where SIGINT was
+        # ignored when Python started (a background job of a shell script),
+        # Python installs no handler for it and the SIGINT would be lost.
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.1)
         with parlab.trace() as tr:

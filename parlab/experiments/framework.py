@@ -21,14 +21,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import multiprocessing
 import operator
 import os
 import statistics
 import time
 from typing import TYPE_CHECKING, Any, Callable, Union
 
-from parlab import presentation
+from parlab import _processes, presentation
 from parlab._cores import restricted, usable_cores
 from parlab.experiments import probe
 from parlab.experiments.load_meter import Load
@@ -190,7 +189,7 @@ class Context:
     @property
     def mp(self):
         """The multiprocessing context every process pool must be made from."""
-        return multiprocessing.get_context(self.start_method)
+        return _processes.context(self.start_method)
 
     def worker_counts(self, *, oversubscribe: int | None = None) -> list[int]:
         """1, half the cores, all the cores and optionally an oversubscribed count."""
