@@ -5,7 +5,7 @@ import os
 
 import parlab
 from parlab._cores import describe_cores
-from parlab.report import cpu_model
+from parlab._info import cpu_model
 
 
 def describe() -> str:

@@ -1,4 +1,4 @@
-"""What parlab runs on: versions, compiler, cores, GIL."""
+"""What parlab runs on: versions, compiler, cores, GIL, the CPU."""
 from __future__ import annotations
 
 import os
@@ -16,6 +16,19 @@ def gil_enabled() -> bool:
     """False only on a free-threaded CPython running with the GIL off."""
     check = getattr(sys, "_is_gil_enabled", None)
     return True if check is None else bool(check())
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def info() -> dict:

@@ -13,13 +13,32 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from parlab._cores import describe_cores
 from parlab._info import info
 
 if TYPE_CHECKING:
-    from parlab.tracing import Trace
+    import pandas as pd
+
+
+class Trace(Protocol):
+    """What a trace file is written from: a finished :class:`parlab.Trace`,
+    named by what the export reads of it, so that this module does not import
+    :mod:`parlab.tracing`, which imports it."""
+
+    cpu_time: bool
+
+    @property
+    def events(self) -> "pd.DataFrame": ...
+
+    @property
+    def waits(self) -> "pd.DataFrame": ...
+
+    @property
+    def dropped(self) -> int: ...
+
+    def thread_label(self, seq: int) -> str: ...
 
 SUFFIXES = (".json", ".json.gz")
 

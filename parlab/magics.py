@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import re
 import shlex
-import statistics
 import sys
-import threading
 import time
 import traceback
-from typing import Any, Callable
+from typing import Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
@@ -33,9 +30,9 @@ import parlab
 from parlab import _trace_export
 from parlab._cores import describe_cores, usable_cores
 from parlab._info import gil_enabled
-from parlab.experiments import judging
-from parlab.experiments._load import Load
-from parlab.experiments.framework import MAX_ROUNDS, REPEATS, Rounds, probe_runs, timed
+from parlab.experiments import judging, probe
+from parlab.experiments.measuring import MAX_ROUNDS, REPEATS, Rounds, Sampling, timed_run
+from parlab.experiments.runners import run_together
 
 # What %speedup prints for each verdict, in the lessons' words.
 THREAD_VERDICTS = {
@@ -86,28 +83,7 @@ def _span(times: list[tuple[float, float]]) -> float:
 def _in_threads(code, namespace: dict, n: int) -> float:
     """Seconds from the first of ``n`` copies starting (together, at a barrier)
     to the last one ending."""
-    barrier = threading.Barrier(n)
-    times: list[Any] = [None] * n
-    errors: list[BaseException] = []
-
-    def copy(i: int) -> None:
-        try:
-            barrier.wait()
-            times[i] = _run_copy(code, namespace)
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            errors.append(exc)
-            barrier.abort()
-
-    threads = [threading.Thread(target=copy, args=(i,), name=f"speedup copy {i + 1}")
-               for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-    if errors:
-        raise (real or errors)[0]
-    return _span(times)
+    return _span(run_together([lambda: _run_copy(code, namespace)] * n))
 
 
 class _Processes:
@@ -163,72 +139,38 @@ class _Processes:
                 proc.join()
 
 
-# ---------------------------------------------------------------- sampling and the verdict
+# ---------------------------------------------------------------- measuring and the verdict
 
-@dataclasses.dataclass
-class Samples:
-    """Interleaved rounds of %speedup: one copy alone, ``n`` copies together, and
-    the experiments' capacity probe (released cpu_work, serial and in ``n``
-    threads), which shows whether the cores were free meanwhile."""
-
-    n: int
-    alone: list[float] = dataclasses.field(default_factory=list)
-    together: list[float] = dataclasses.field(default_factory=list)
-    probe_serial: list[float] = dataclasses.field(default_factory=list)
-    probe_threads: list[float] = dataclasses.field(default_factory=list)
-    load: Load = dataclasses.field(default_factory=Load)
-
-    @property
-    def one_after_another(self) -> list[float]:
-        return [self.n * a for a in self.alone]
-
-
-def sample(alone: Callable[[], float], together: Callable[[], float], n: int, cores: int,
-           max_rounds: int) -> Samples:
-    """Measure interleaved rounds, as an experiment's comparison does: the first
-    ones, then one more at a time while the statistics are not settled, up to
-    ``max_rounds`` and :data:`~parlab.experiments.framework.EXTRA_TIME` times the
-    first rounds' time."""
-    probe_serial, probe_threads = probe_runs(n)
-    rounds = Rounds([alone, together, timed(probe_serial), timed(probe_threads)], cores)
-    s = Samples(n, *rounds.times)  # the lists the rounds append to
+def measure_copies(alone: Callable[[], float], together: Callable[[], float], n: int,
+                   cores: int, max_rounds: int) -> tuple[Rounds, judging.Judgement]:
+    """Interleaved rounds of one copy ``alone``, ``n`` copies ``together`` and
+    the capacity probe over ``n`` threads, as an experiment's comparison
+    measures them, and the verdict on "together beats the copies one after
+    another" (:func:`~parlab.experiments.judging.judge_speedup`), which adds
+    rounds while they do not decide, up to ``max_rounds``."""
+    probe_serial, probe_threads = probe.runs(n)
+    rounds = Rounds([alone, together, timed_run(probe_serial), timed_run(probe_threads)], cores)
     rounds.run(min(REPEATS["quick"], max_rounds))
-    need = judging.needed_speedup_for(n, cores)
-    while (rounds.may_add(max_rounds)
-           and not judging.decide_speedup(s.together, s.one_after_another, need).settled):
-        rounds.run(1)
-    s.load = rounds.load
-    return s
+    alone_s, together_s, probe_serial_s, probe_threads_s = rounds.times
+    sampling = Sampling(more=lambda: rounds.add_round(max_rounds), load=lambda: rounds.load,
+                        probe=lambda: (probe_serial_s, probe_threads_s, n))
+    judgement = judging.judge_speedup(lambda: [n * a for a in alone_s], lambda: together_s,
+                                      n, cores, sampling)
+    return rounds, judgement
 
 
-def speedup_verdict(s: Samples, cores: int, processes: bool = False) -> tuple[str, str]:
-    """(verdict line, what was observed) for the samples of ``s.n`` copies, judged
-    as the experiments judge a parallel speedup: it holds when the fastest runs
-    beat the threshold; "takes turns" needs a settled failure, a capacity probe
-    that did reach the speedup, and a quiet machine; anything else is inconclusive."""
-    n = s.n
-    if min(n, cores) < 2:
-        ratio = statistics.median(s.one_after_another) / statistics.median(s.together)
+def verdict_line(j: judging.Judgement, cores: int, processes: bool = False) -> tuple[str, str]:
+    """(verdict line, what was observed) of %speedup's judgement ``j``."""
+    if j.verdict == "skipped":
         return (f"skipped: only {cores} core usable, so nothing can run in parallel here",
-                f"{ratio:.2f}x")
-    need = judging.needed_speedup_for(n, cores)
-    d = judging.decide_speedup(s.together, s.one_after_another, need)
+                j.decision.measured)
     words = PROCESS_VERDICTS if processes else (THREAD_VERDICTS if gil_enabled()
                                                 else NO_GIL_VERDICTS)
-    if d.verdict == "holds":
-        return words["holds"], d.observed
-    why = [s.load.describe()]
-    if d.verdict == "inconclusive":
-        why.append(d.observed.partition("); ")[2])  # the statistics' own reason
-    else:
-        excuse = judging.probe_excuse(s.probe_serial, s.probe_threads, n, need)
-        if excuse:
-            why.append(excuse)
-        elif s.load.share > judging.BUSY_SHARE:
-            why[0] += f", more than {judging.BUSY_SHARE:.0%}"
-        else:
-            return words["fails"], d.observed
-    return f"{INCONCLUSIVE} ({'; '.join(why)})", d.observed
+    if j.verdict in words:
+        return words[j.verdict], j.decision.observed
+    why = (f", more than {judging.BUSY_SHARE:.0%}" if j.busy
+           else f"; {j.excuse or j.decision.why}")
+    return f"{INCONCLUSIVE} ({j.load.describe()}{why})", j.decision.observed
 
 
 # ---------------------------------------------------------------- the magics
@@ -384,17 +326,19 @@ class ParlabMagics(Magics):
         cores = usable_cores()
         procs = _Processes(code, namespace, n) if args.processes else None
         try:
-            s = sample(lambda: _in_threads(code, namespace, 1),
-                       procs.run if procs else (lambda: _in_threads(code, namespace, n)),
-                       n, cores, args.repeats)
+            rounds, judgement = measure_copies(
+                lambda: _in_threads(code, namespace, 1),
+                procs.run if procs else (lambda: _in_threads(code, namespace, n)),
+                n, cores, args.repeats)
         finally:
             if procs:
                 procs.close()
-        verdict, observed = speedup_verdict(s, cores, args.processes)
+        verdict, observed = verdict_line(judgement, cores, args.processes)
         where = "processes" if args.processes else "threads"
-        print(f"{n} copies at once in {where}: {_fmt_s(min(s.together))}; one alone: "
-              f"{_fmt_s(min(s.alone))} (fastest of {len(s.alone)} interleaved rounds; "
-              f"{s.load.describe()})")
+        alone, together = rounds.times[:2]
+        print(f"{n} copies at once in {where}: {_fmt_s(min(together))}; one alone: "
+              f"{_fmt_s(min(alone))} (fastest of {len(alone)} interleaved rounds; "
+              f"{rounds.load.describe()})")
         print(f"speedup over running the {n} copies one after another: {observed}")
         print(verdict)
 

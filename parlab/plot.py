@@ -24,7 +24,7 @@ keeps them (the CLI draws one per experiment) nor shows them a second time.
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -33,15 +33,29 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from parlab._timeline import COLOURS, timeline, trace_caption
+from parlab.presentation import gil_word
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from parlab.experiments import Result
-
 __all__ = ["speedup_figure", "timeline_figure", "counts_figure", "threads_curve_figure",
            "grid_figure", "regions_figure", "memory_figure", "timeline", "new_figure",
            "gil_colour"]
+
+
+class Result(Protocol):
+    """What a figure is drawn from: an experiment's result
+    (:class:`parlab.experiments.Result`), named by what the figures read of
+    it, so that drawing does not import the experiments, which draw."""
+
+    id: str
+    title: str
+    scale: str
+    table: "pd.DataFrame"
+    samples: "pd.DataFrame | None"
+    load: Any  # its Load: the figures read the cores it was measured on
+    extras: dict[str, Any]
+
 
 # Speedups spanning more than this factor are drawn on a log axis, or the
 # slow variants would vanish next to a compiled kernel.
@@ -52,14 +66,11 @@ LABEL_CHARS = 48  # variant names are wrapped to this width on the axes
 
 def gil_colour(release_gil: object) -> str:
     """The colour of a table row's ``release_gil`` (True, False, or None/NaN)."""
-    if release_gil is None or release_gil != release_gil:  # None, or NaN from pandas
-        return COLOURS["none"][0]
-    return COLOURS["released" if bool(release_gil) else "held"][0]
+    return COLOURS[gil_word(release_gil, none="none")][0]
 
 
 def _gil_legend(values) -> list[Patch]:
-    keys = dict.fromkeys("none" if v is None or v != v else ("released" if v else "held")
-                         for v in values)
+    keys = dict.fromkeys(gil_word(v, none="none") for v in values)
     return [Patch(color=COLOURS[k][0], label=COLOURS[k][1]) for k in keys]
 
 

@@ -6,6 +6,7 @@ results here; every function also works alone, for example from a notebook.
 from __future__ import annotations
 
 import datetime
+import fractions
 import multiprocessing
 import platform
 from pathlib import Path
@@ -15,20 +16,11 @@ import pandas as pd
 
 import parlab
 from parlab._cores import describe_cores
-from parlab.experiments import LESSON_COLUMNS, SAMPLE_COLUMNS, TABLE_COLUMNS, VERDICTS, Result, catalog
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+from parlab._info import cpu_model
+from parlab.experiments import (
+    LESSON_COLUMNS, SAMPLE_COLUMNS, TABLE_COLUMNS, VERDICTS, Result, catalog, judging,
+)
+from parlab.presentation import gil_word
 
 
 def machine_description() -> dict[str, str]:
@@ -176,10 +168,10 @@ READING = """\
 ## Reading this report
 
 **Verdicts.** `holds`: the numbers show the lesson. `fails`: they are
-confidently against it: the fastest runs, where a third of the runs gather,
-miss the threshold by more than 10%, in enough runs that all of them being
-disturbed is under 0.1% likely, on a quiet machine (other programs under
-{busy:.0%} of the CPU, measured during the runs with their CPU and steal time),
+confidently against it: the fastest runs, where {confirm} of the runs gather,
+miss the threshold by more than {margin}, in enough runs that all of them being
+disturbed is under {alpha} likely, on a quiet machine (other programs under
+{busy} of the CPU, measured during the runs with their CPU and steal time),
 and, for a parallel speedup, while a capacity probe measured in the same
 rounds showed the cores were free. `inconclusive`: the runs disagree (bursts of
 interference), sit too close to the threshold, or were measured on a busy
@@ -206,10 +198,25 @@ show about 1 call working at once; two that really run in parallel about 2.
 """
 
 
+# Shares the reading guide names in words.
+SHARE_WORDS = {fractions.Fraction(1, 2): "half", fractions.Fraction(1, 3): "a third",
+               fractions.Fraction(1, 4): "a quarter"}
+
+
+def _share(x: float) -> str:
+    """A share as the guide writes it: "a third", else a percentage ("10%", "0.1%")."""
+    return SHARE_WORDS.get(fractions.Fraction(x).limit_denominator(100), f"{x * 100:g}%")
+
+
+def reading_guide() -> str:
+    """How to read the report, its numbers filled in from the verdict rule's
+    constants (:mod:`parlab.experiments.judging`)."""
+    return READING.format(confirm=_share(judging.CONFIRM_SHARE), margin=_share(judging.MARGIN),
+                          alpha=_share(judging.ALPHA), busy=_share(judging.BUSY_SHARE))
+
+
 def _markdown(out: Path, results: list[Result], failures: Mapping[str, str],
               scale: str, seconds: float, side_by_side: pd.DataFrame | None = None) -> str:
-    from parlab.experiments import judging
-
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     c = verdict_counts(results)
     md = ["# parlab: the lectures' experiments, reproduced", "",
@@ -223,7 +230,7 @@ def _markdown(out: Path, results: list[Result], failures: Mapping[str, str],
     if side_by_side is not None:
         md += ["", "## Each lesson on each interpreter", ""]
         md += _side_by_side(side_by_side)
-    md += ["", READING.format(busy=judging.BUSY_SHARE)]
+    md += ["", reading_guide()]
     if failures:
         md += ["## Experiments that broke", ""]
         md += [f"- {id}: {why}" for id, why in failures.items()]
@@ -285,10 +292,8 @@ def _table(table) -> list[str]:
             "expected", "correct"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in table.itertuples():
-        gil = "-" if row.release_gil is None or row.release_gil != row.release_gil else (
-            "released" if row.release_gil else "held")
-        cells = [row.variant, row.backend, str(row.workers), gil, f"{row.seconds:.4g}",
-                 f"{row.speedup:.3g}x", row.speedup_over, row.expected,
+        cells = [row.variant, row.backend, str(row.workers), gil_word(row.release_gil),
+                 f"{row.seconds:.4g}", f"{row.speedup:.3g}x", row.speedup_over, row.expected,
                  "yes" if row.correct else "**no**"]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines

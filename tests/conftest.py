@@ -1,6 +1,6 @@
 """Shared test helpers.
 
-``run_threaded``, ``timed``, ``calibrate`` and ``usable_cores`` are plain
+``run_threaded``, ``clocked``, ``size_taking`` and ``usable_cores`` are plain
 functions: test modules import them with ``from conftest import run_threaded``
 (pytest puts this folder on ``sys.path`` because ``tests/`` is not a
 package). The ``release_gil`` fixture runs a test once with the GIL released
@@ -8,15 +8,16 @@ and once with it held.
 """
 from __future__ import annotations
 
+import functools
 import os
-import threading
 import time
 from typing import Any, Callable
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from parlab._cores import usable_cores  # noqa: F401  (for the test modules)
+from parlab._cores import usable_cores, usable_cpu_ids  # noqa: F401  (for the test modules)
+from parlab.experiments.runners import run_together
 
 # Hypothesis profiles, picked with PARLAB_HYPOTHESIS (see the README):
 # "ci" (the default) runs 200 examples per property, over 2,000 in all;
@@ -38,52 +39,28 @@ def pytest_configure(config):
 
 def run_threaded(fn: Callable[[int], Any], n_threads: int, *,
                  timeout: float = 120.0) -> list[Any]:
-    """Run ``fn(i)`` for ``i`` in ``range(n_threads)``, each in its own thread.
+    """Run ``fn(i)`` for ``i`` in ``range(n_threads)``, each in its own thread,
+    started together (:func:`parlab.experiments.runners.run_together`), so
+    that they really contend.
 
-    A ``threading.Barrier`` makes the threads start their calls together, so
-    that they really contend. Where the OS allows, thread ``i`` is pinned to
-    the ``i``-th allowed CPU (round robin): otherwise Linux tends to wake the
+    Where the OS allows, thread ``i`` is pinned to the ``i``-th allowed CPU
+    (round robin) before the barrier: otherwise Linux tends to wake the
     threads that the barrier releases on the waker's core, where they queue
     for a scheduler slice (milliseconds) instead of starting at once.
-    Returns the results in thread order; if any thread raised, re-raises the
-    first exception (by thread index) here.
+    Returns the results in thread order; re-raises here the first exception
+    a thread raised, and a TimeoutError after ``timeout`` seconds.
     """
-    barrier = threading.Barrier(n_threads, timeout=timeout)
-    results: list[Any] = [None] * n_threads
-    errors: list[BaseException | None] = [None] * n_threads
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    cpus = usable_cpu_ids() or []
 
-    def worker(i: int) -> None:
-        try:
-            if cpus:
-                os.sched_setaffinity(0, {cpus[i % len(cpus)]})  # this thread only
-            barrier.wait()
-            results[i] = fn(i)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            errors[i] = exc
-            barrier.abort()
+    def pin(i: int) -> None:
+        if cpus:
+            os.sched_setaffinity(0, {cpus[i % len(cpus)]})  # this thread only
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True)
-               for i in range(n_threads)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    if any(t.is_alive() for t in threads):
-        raise TimeoutError(f"run_threaded: threads still running after {timeout} s")
-    # A thread that failed aborts the barrier, which makes the others raise
-    # BrokenBarrierError; report the original failure, not those.
-    for exc in errors:
-        if exc is not None and not isinstance(exc, threading.BrokenBarrierError):
-            raise exc
-    for exc in errors:
-        if exc is not None:
-            raise exc
-    return results
+    return run_together([functools.partial(fn, i) for i in range(n_threads)], before=pin,
+                        timeout=timeout)
 
 
-def timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
+def clocked(call: Callable[[], Any]) -> tuple[float, float, Any]:
     """``(enter, exit, result)`` of ``call()``, taken with ``time.perf_counter``
     immediately around the call."""
     enter = time.perf_counter()
@@ -92,8 +69,8 @@ def timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
     return enter, exit_, result
 
 
-def calibrate(make_call: Callable[[int], Callable[[], Any]], target_s: float,
-              start: int = 1000) -> int:
+def size_taking(make_call: Callable[[int], Callable[[], Any]], target_s: float,
+                start: int = 1000) -> int:
     """The size ``k`` for which ``make_call(k)()`` takes about ``target_s``.
 
     Grows ``k`` until one call takes at least a fifth of the target (so the
@@ -102,7 +79,7 @@ def calibrate(make_call: Callable[[int], Callable[[], Any]], target_s: float,
     """
     k = start
     while True:
-        enter, exit_, _ = timed(make_call(k))
+        enter, exit_, _ = clocked(make_call(k))
         elapsed = exit_ - enter
         if elapsed >= target_s / 5:
             return max(1, int(k * target_s / elapsed))

@@ -3,10 +3,10 @@
 Each registered experiment runs as it is written, with a :class:`ModelContext`
 whose ``cores`` is N and whose comparisons do not time the plans: the model
 (:func:`seconds`) computes each plan's time from its attributes (``backend``,
-``workers``, ``release_gil``) and its :class:`~parlab.experiments.framework.Cost`
+``workers``, ``release_gil``) and its :class:`~parlab.experiments.measuring.Cost`
 hint, and every sample gets noise drawn as a VM's bursts look
 (``tests/test_verdicts.py``: some runs slowed by 40-300%). The judging rules,
-extra rounds (``Variant.more``) and the capacity probe work unchanged on
+extra rounds (``Context.sampling``) and the capacity probe work unchanged on
 these samples, so the verdicts are the rules' own, for N cores.
 
 What the model knows:
@@ -50,9 +50,10 @@ from unittest import mock
 
 import numpy as np
 
-from parlab.experiments import framework
-from parlab.experiments._load import Load
-from parlab.experiments.framework import REGISTRY, Comparison, Context, Cost, Plan, Result, Rounds
+from parlab.experiments import framework, measuring, probe
+from parlab.experiments.framework import REGISTRY, Context, Result
+from parlab.experiments.load_meter import Load
+from parlab.experiments.measuring import Comparison, Cost, Plan, Rounds
 
 CORES = (1, 2, 4, 8, 16, 64)
 
@@ -188,7 +189,7 @@ class ModelRounds(Rounds):
         self.rounds += rounds
         load = Load(wall_s=spent, cores=self.cores)
         self.load = self.load + load
-        self.budget_s = (framework.EXTRA_TIME * spent if self.budget_s == math.inf
+        self.budget_s = (measuring.EXTRA_TIME * spent if self.budget_s == math.inf
                          else self.budget_s - spent)
         return load
 
@@ -198,7 +199,9 @@ class ModelComparison(Comparison):
     its output), its samples come from :func:`seconds` and the noise."""
 
     def __init__(self, ctx: "ModelContext", plans: list[Plan]):
-        self.ctx, self.plans, self.variants = ctx, plans, []
+        # As many rounds as at the quick scale.
+        super().__init__(plans, ctx.cores, measuring.MAX_ROUNDS["quick"])
+        self.ctx = ctx
         self.rounds = ModelRounds([functools.partial(self._sample, p) for p in plans],
                                   ctx.cores)
         self._ran: set[int] = set()
@@ -208,17 +211,6 @@ class ModelComparison(Comparison):
             self._ran.add(id(plan))
             plan.output = plan.fn()
         return self.ctx.noisy(seconds(self.ctx.machine, plan))
-
-    def run(self, rounds: int, trace_last: bool = False) -> None:
-        self.ctx.load = self.ctx.load + self.rounds.run(rounds)
-        for v, times in zip(self.variants, self.times):
-            v.seconds, v.load = float(np.median(times)), self.load
-
-    def more(self) -> bool:  # as many rounds as at the quick scale
-        if not self.rounds.may_add(framework.MAX_ROUNDS["quick"]):
-            return False
-        self.run(1)
-        return True
 
 
 def _nothing() -> None:
@@ -233,8 +225,7 @@ class ModelContext(Context):
         super().__init__(spec, "tiny")
         self.machine = machine
         self.cores = machine.cores
-        self.repeats = framework.REPEATS["quick"]
-        self.load = Load(cores=machine.cores)
+        self.repeats = measuring.REPEATS["quick"]
         self.rng = random.Random(zlib.crc32(f"{spec.id} {machine}".encode()))
 
     @property
@@ -245,10 +236,10 @@ class ModelContext(Context):
         return ModelComparison(self, plans)
 
     def _probe_plans(self, workers: int) -> list[Plan]:
-        probe = Cost(work=workers * framework.probe_slice_s(workers) / UNIT_S)
-        return [Plan("probe: cpu_work released, serial", _nothing, "serial", 1, True, cost=probe),
+        cost = Cost(work=workers * probe.slice_s(workers) / UNIT_S)
+        return [Plan("probe: cpu_work released, serial", _nothing, "serial", 1, True, cost=cost),
                 Plan(f"probe: cpu_work released, {workers} threads", _nothing,
-                     "threading.Thread", workers, True, cost=probe)]
+                     "threading.Thread", workers, True, cost=cost)]
 
     def noisy(self, t: float) -> float:
         """``t`` as a run on a VM shows it: a little slower, sometimes much."""
@@ -412,7 +403,7 @@ def stand_ins() -> Iterator[None]:
         (lecture1, "loky_workers", contextlib.nullcontext),
         (concurrent.futures, "ProcessPoolExecutor", FakePool),
         (tasks, "calibrate", lambda run, seconds: 1000),
-        (lecture0, "calibrate", lambda run, seconds: 1000),
+        (probe, "calibrate", lambda run, seconds: 1000),
         (regions, "loops_for", lambda call, seconds: 2),
         (cluster, "connect", _cluster), (cluster, "global_draws", _draws),
         (lecture6, "Worker", InProcessWorker), (lecture6, "other_builds", lambda: []),

@@ -11,7 +11,7 @@ import pytest
 import parlab
 from parlab import _cores, experiments
 from parlab.__main__ import main
-from parlab.experiments import _load, framework
+from parlab.experiments import framework, load_meter
 
 needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
                                     reason="no os.sched_setaffinity on this platform")
@@ -118,10 +118,10 @@ def test_the_load_meter_counts_only_the_usable_cores(monkeypatch):
     # A program busy on a core outside the mask takes nothing from us: the
     # meter reads the mask's CPUs only (each has been busy since boot).
     ids = _cores.usable_cpu_ids()
-    monkeypatch.setattr(_load, "usable_cpu_ids", lambda: ids[:1])
-    one, _ = _load._machine_cpu_s()
-    monkeypatch.setattr(_load, "usable_cpu_ids", lambda: ids)
-    every, _ = _load._machine_cpu_s()
+    monkeypatch.setattr(load_meter, "usable_cpu_ids", lambda: ids[:1])
+    one, _ = load_meter._machine_cpu_s()
+    monkeypatch.setattr(load_meter, "usable_cpu_ids", lambda: ids)
+    every, _ = load_meter._machine_cpu_s()
     assert 0 < one < every
 
 

@@ -16,7 +16,7 @@ import parlab
 import parlab.dask
 from dask_cluster import dask_cluster  # noqa: F401 - a fixture
 from parlab.experiments import beyond, run
-from parlab.experiments._load import Load
+from parlab.experiments.load_meter import Load
 from parlab.experiments.framework import REGISTRY, Context, Variant
 from parlab.workloads import cluster
 

@@ -17,7 +17,7 @@ import pytest
 
 import parlab
 from parlab.experiments import interpreters, judging, lecture6, run
-from parlab.experiments._load import Load
+from parlab.experiments.load_meter import Load
 from parlab.experiments.framework import REGISTRY, Context, Variant
 from parlab.experiments.interpreters import Worker, WorkerError, free_threaded, named_pythons
 

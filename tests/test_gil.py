@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 import parlab
-from conftest import calibrate, run_threaded, timed, usable_cores
+from conftest import clocked, run_threaded, size_taking, usable_cores
 
 pytestmark = [pytest.mark.sanitize, pytest.mark.tsan]
 
@@ -30,7 +30,7 @@ Span = tuple[float, float, Any]
 
 def two_threads(call: Callable[[], Any]) -> list[Span]:
     """``(enter, exit, result)`` of ``call`` run by two threads started together."""
-    return run_threaded(lambda _: timed(call), 2)
+    return run_threaded(lambda _: clocked(call), 2)
 
 
 def overlap(spans: list[Span]) -> bool:
@@ -49,8 +49,8 @@ def makespan(spans: list[Span]) -> float:
 def cpu_call(seconds: float, release_gil: bool) -> tuple[Callable[[], Any], float]:
     """A cpu_work call of about ``seconds``, and the CPU time one call takes
     (a lower bound of its wall time however busy the machine is)."""
-    iterations = calibrate(lambda k: lambda: parlab.cpu_work(k, release_gil=release_gil),
-                           seconds, start=10_000)
+    iterations = size_taking(lambda k: lambda: parlab.cpu_work(k, release_gil=release_gil),
+                             seconds, start=10_000)
     call = lambda: parlab.cpu_work(iterations, release_gil=release_gil)  # noqa: E731
     before = time.thread_time()
     call()
@@ -171,7 +171,7 @@ def ticks_around(call: Callable[[], Any]) -> tuple[list[float], float, float]:
         while not ticks:
             time.sleep(0.001)
         time.sleep(0.05)  # ticks before the call show the ticker was alive
-        enter, exit_, _ = timed(call)
+        enter, exit_, _ = clocked(call)
         time.sleep(0.05)
     finally:
         stop.set()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import parlab
-from conftest import calibrate, run_threaded
+from conftest import run_threaded, size_taking
 
 DELAY = 0.3        # seconds from the start of the call to the signal
 LONG = 5.0         # length of an uninterrupted call: far past DELAY + the limit
@@ -90,7 +90,7 @@ def check_latency(latency: float, record_property) -> None:
 # this machine so that a kernel that ignores the signal costs LONG, not hours.
 def long_size(make_call: Callable[[int], Callable[[], Any]], start: int) -> int:
     # Calibrated on a 1 s call; the kernels' time is linear in the size.
-    return calibrate(make_call, 1.0, start) * int(LONG)
+    return size_taking(make_call, 1.0, start) * int(LONG)
 
 
 @functools.cache

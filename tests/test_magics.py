@@ -17,11 +17,13 @@ from nbclient import NotebookClient
 import parlab
 import trace_events
 from conftest import usable_cores
-from parlab.experiments._load import Load
 from parlab._cores import describe_cores
 from parlab._info import gil_enabled
-from parlab.magics import (INCONCLUSIVE, NO_GIL_VERDICTS, THREAD_VERDICTS, Samples, sample,
-                           speedup_verdict)
+from parlab.experiments import judging
+from parlab.experiments.load_meter import Load
+from parlab.experiments.measuring import Sampling
+from parlab.magics import (INCONCLUSIVE, NO_GIL_VERDICTS, THREAD_VERDICTS, measure_copies,
+                           verdict_line)
 
 pytestmark = [pytest.mark.tsan]
 
@@ -282,28 +284,37 @@ RELEASED, HELD = [0.10, 0.11, 0.10] * 2, [0.20, 0.21, 0.20] * 2
     (HELD[:3], {k: v[:3] for k, v in FREE_CORES.items()}, IDLE, INCONCLUSIVE, "too few"),
 ])
 def test_verdicts_follow_the_experiments(together, probe, load, expected, why):
-    s = Samples(2, alone=[0.1] * len(together), together=together, load=load, **probe)
-    said, observed = speedup_verdict(s, cores=2)
+    said, observed = judged(together, probe, load, cores=2)
     assert said.startswith(expected), said
     if why:
         assert why in said and "other programs used" in said, said
     assert "needs > 1.30x" in observed
 
 
+def judged(together: list[float], probe: dict, load: Load, cores: int) -> tuple[str, str]:
+    """%speedup's two lines for two copies measured ``together`` beside
+    steady runs of one alone, by the experiments' verdict entry point."""
+    alone = [0.1] * len(together)
+    sampling = Sampling(load=lambda: load,
+                        probe=lambda: (probe["probe_serial"], probe["probe_threads"], 2))
+    j = judging.judge_speedup(lambda: [2 * a for a in alone], lambda: together, 2, cores,
+                              sampling)
+    return verdict_line(j, cores)
+
+
 def test_one_core_cannot_show_a_speedup():
-    s = Samples(2, alone=[0.1], together=[0.2], load=IDLE, **FREE_CORES)
-    said, _ = speedup_verdict(s, cores=1)
+    said, _ = judged([0.2], FREE_CORES, IDLE, cores=1)
     assert said.startswith("skipped: only 1 core")
 
 
 def test_sampling_stops_once_settled_or_at_the_budget():
-    steady = sample(lambda: 0.1, lambda: 0.1, 2, 2, max_rounds=12)
-    assert len(steady.alone) == len(steady.together) == len(steady.probe_threads) == 3
+    steady, _ = measure_copies(lambda: 0.1, lambda: 0.1, 2, 2, max_rounds=12)
+    assert [len(times) for times in steady.times] == [3] * 4
     # No two runs alike, and about as fast one after another as together: the
     # fastest is never confirmed and the speedup never clear.
     noisy = iter([0.06 * 1.5 ** k for k in range(20)])
-    unsettled = sample(lambda: next(noisy), lambda: 0.12, 2, 2, max_rounds=5)
-    assert len(unsettled.alone) == 5
+    unsettled, _ = measure_copies(lambda: next(noisy), lambda: 0.12, 2, 2, max_rounds=5)
+    assert len(unsettled.times[0]) == 5
 
 
 def test_import_parlab_does_not_import_ipython():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import parlab
-from parlab.experiments import framework, parallel_regions, run
+from parlab.experiments import measuring, parallel_regions, run
 from parlab.workloads import larger_than_memory as ltm
 from parlab.workloads import numba_pi, regions
 
@@ -141,7 +141,7 @@ class VirtualClock:
 @pytest.fixture
 def clock(monkeypatch) -> VirtualClock:
     c = VirtualClock()
-    monkeypatch.setattr(framework, "time", c)
+    monkeypatch.setattr(measuring, "time", c)
     monkeypatch.setattr(regions, "time", c)
     return c
 

@@ -18,8 +18,8 @@ import pytest
 
 import parlab
 from parlab.experiments import judging, lecture3, run
-from parlab.experiments import _load
-from parlab.experiments._load import Load, LoadMeter
+from parlab.experiments import load_meter
+from parlab.experiments.load_meter import Load, LoadMeter
 from parlab.experiments.framework import REGISTRY, Context, Variant
 from parlab.workloads.tasks import calibrate
 
@@ -112,7 +112,7 @@ def test_timing_lessons_with_unconfirmed_samples_are_inconclusive(ctx):
     # that did not show cannot fail on it.
     noisy = Variant("noisy", "test", 2, None, 0.2, [0.1, 0.2, 0.24], None, True, "x", IDLE)
     steady = variant(1.0)
-    lesson = judging.timing(ctx, "t", False, "did not show", noisy, steady)
+    lesson = judging.timing_fact(ctx, "t", False, "did not show", noisy, steady)
     assert lesson.verdict == "inconclusive" and "noisy: noisy varied from 100 to 240 ms" in \
         lesson.observed
 
@@ -273,11 +273,11 @@ def test_load_meter_counts_our_own_work_as_ours():
     # Spin until this process has used 0.3 s of CPU (however long a busy
     # machine makes that take): the meter must count it as ours, so that
     # others' share is what the machine did beyond it.
-    before = _load._own_cpu_s()
+    before = load_meter._own_cpu_s()
     t0 = time.process_time()
     while time.process_time() - t0 < 0.3:
         pass
-    assert _load._own_cpu_s() - before >= 0.25  # CPU time is counted in 10 ms ticks
+    assert load_meter._own_cpu_s() - before >= 0.25  # CPU time is counted in 10 ms ticks
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2,

@@ -1,37 +1,45 @@
-"""The experiment framework: registry, context, measured variants, lessons, results.
+"""What an experiment works with: the registry, the scales, the context, results.
 
 An experiment is a function decorated with :func:`experiment`. It receives a
 :class:`Context` and
 
 - measures variants: ``v = ctx.measure(name, fn, ...)`` times ``fn()`` and
-  returns a :class:`Variant`; ``a, b = ctx.compare(ctx.plan(...), ctx.plan(...))``
-  times several variants interleaved (A B A B ...), so that a change in the
-  machine's load hits every side of a comparison alike;
+  returns a :class:`~parlab.experiments.measuring.Variant`;
+  ``a, b = ctx.compare(ctx.plan(...), ctx.plan(...))`` times several variants
+  interleaved (A B A B ...), so that a change in the machine's load hits
+  every side of a comparison alike;
 - states lessons through :mod:`parlab.experiments.judging`, handing it the
   variants themselves;
 - returns ``ctx.result(figure=...)``, a :class:`Result`.
 
 How work is started (threads, pools, ...) is in :mod:`parlab.experiments.runners`;
-drawing is in :mod:`parlab.plot`.
+how plans are timed in :mod:`parlab.experiments.measuring`; drawing in
+:mod:`parlab.plot`, words and tables for people in :mod:`parlab.presentation`.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import functools
-import math
-import multiprocessing
+import operator
 import os
 import statistics
 import time
 from typing import TYPE_CHECKING, Any, Callable, Union
 
-from parlab import _processes
+from parlab import _processes, presentation
 from parlab._cores import restricted, usable_cores
-from parlab.experiments._load import Load, LoadMeter
+from parlab.experiments import probe
+from parlab.experiments.load_meter import Load
+from parlab.experiments.measuring import (
+    MAX_ROUNDS, REPEATS, Comparison, Cost, Plan, Sampling, Variant,
+)
+from parlab.presentation import MATCHES_REFERENCE
 
 if TYPE_CHECKING:
     import pandas as pd
+
+__all__ = ["Context", "Cost", "Lesson", "Result", "Variant", "catalog", "experiment", "run"]
 
 SCALES = ("tiny", "quick", "full")
 VERDICTS = ("holds", "fails", "inconclusive", "skipped")
@@ -43,57 +51,10 @@ TABLE_COLUMNS = [
 # The long table beside it: every timed run of every variant.
 SAMPLE_COLUMNS = ["experiment", "variant", "round", "seconds"]
 LESSON_COLUMNS = ["experiment", "lesson", "verdict", "holds", "observed", "needs_gil"]
-# A comparison first runs this many interleaved rounds; a timing lesson that
-# the samples do not decide yet asks for more (judging.py), up to MAX_ROUNDS.
-# On a quiet machine three rounds decide; bursts of interference buy more.
-REPEATS = {"tiny": 1, "quick": 3, "full": 3}
-MAX_ROUNDS = {"tiny": 1, "quick": 12, "full": 9}
-# A comparison's extra rounds may cost at most this multiple of its first ones.
-EXTRA_TIME = 3.0
-# The capacity probe: released cpu_work, this many seconds of it per round,
-# run serially and split over the threads of the comparison (judging.py),
-# each thread's slice at least PROBE_SLICE_S: on many cores a shorter slice
-# would be mostly its thread's start-up.
-PROBE_S = 0.02
-PROBE_SLICE_S = 0.005
 # "More workers than cores": this many per core (the lecture: 40 on 8 cores).
 OVERSUBSCRIBE = 4
 # Work split over the cores comes in at least this many tasks per core.
 TASKS_PER_CORE = 2
-MATCHES_REFERENCE = "matches the reference"
-# What the report calls each lecture, by the number its file name starts with.
-LECTURE_TITLES = {
-    "000": "Lecture 000: a distance matrix, from threads to processes",
-    "001": "Lecture 001: multiprocessing, thread pools and joblib",
-    "002": "Lecture 002: threads, processes and concurrent.futures",
-    "003": "Lecture 003: threads, races, locks and numba",
-    "004": "Lecture 004: the GIL, NumPy's own threads, processes x threads",
-    "005": "Beyond the lectures: Dask, from one machine to a cluster",
-    "006": "Beyond the lectures: Python without the GIL",
-}
-
-# Iterations of cpu_work that make one probe slice, by thread count: measured
-# once per process.
-_PROBE_ITERATIONS: dict[int, int] = {}
-
-
-def probe_slice_s(workers: int) -> float:
-    """Seconds of released ``cpu_work`` in each of the probe's ``workers`` slices."""
-    return max(PROBE_S / workers, PROBE_SLICE_S)
-
-
-def probe_runs(workers: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
-    """The capacity probe's two runs: ``workers`` slices of released
-    ``cpu_work`` (:func:`probe_slice_s` seconds each) one after another, and
-    the same slices in as many threads at once."""
-    import parlab
-    from parlab.experiments.runners import run_together
-    from parlab.workloads.tasks import calibrate
-
-    if workers not in _PROBE_ITERATIONS:
-        _PROBE_ITERATIONS[workers] = calibrate(parlab.cpu_work, probe_slice_s(workers))
-    calls = [functools.partial(parlab.cpu_work, _PROBE_ITERATIONS[workers])] * workers
-    return (lambda: [c() for c in calls]), (lambda: run_together(calls))
 
 # A function drawing a Result, or the name of one in parlab.plot.
 FigureFactory = Union[Callable[["Result"], Any], str]
@@ -145,189 +106,7 @@ def default_scale() -> str:
     return check_scale(os.environ.get("PARLAB_SCALE", "quick"), "PARLAB_SCALE")
 
 
-def lecture_title(lecture: str) -> str:
-    """The title of a lecture file (``"000_....txt"``), or the name itself if unknown."""
-    return LECTURE_TITLES.get(lecture.split("_", 1)[0], lecture)
-
-
-# ---------------------------------------------------------------- variants and lessons
-
-@dataclasses.dataclass(frozen=True)
-class Cost:
-    """What a plan's attributes (backend, workers, release_gil) do not say about
-    its work, for the machine model of the tests (``tests/machine_model.py``),
-    which turns plans into times on a simulated machine of N cores. A real run
-    ignores it. Every field is optional; a plan without one does one unit of
-    work, cut into as many tasks as it has workers.
-    """
-
-    work: float = 1.0  # how much work, in units of a plan without a Cost
-    compiled: bool = False  # compiled or vectorised: far less work than the Python loop
-    ops: int | None = None  # or the work counted in elementary steps (sizes alike at every scale)
-    tasks: int | None = None  # equal pieces of work handed to the workers (default: workers)
-    tiny: bool = False  # each task is less work than starting its thread or region
-    starts: int | None = None  # threads, processes or parallel regions started inside a run
-    threads: int = 1  # threads each task uses inside its worker (BLAS threads per process)
-    wait: float = 0.0  # the share of the work that waits (needs no core)
-    pipeline: bool = False  # reading the next chunk overlaps computing this one
-    releases: bool | None = None  # releases the GIL though release_gil does not say so
-    processes: bool | None = None  # True: the workers are processes whatever the backend
-    shared: str | None = None  # every step writes one cache "line", or takes one "lock"
-
-
-@dataclasses.dataclass(eq=False)
-class Plan:
-    """A variant not measured yet: made by :meth:`Context.plan`."""
-
-    name: str
-    fn: Callable[[], Any]
-    backend: str
-    workers: int = 1
-    release_gil: bool | None = None
-    check: Callable[[Any], bool] | None = None
-    expected: str = MATCHES_REFERENCE
-    baseline: bool = False
-    trace: bool = False
-    speedup_over: "Variant | Plan | None" = None
-    cost: Cost | None = None  # for the machine model of the tests; a real run ignores it
-    # The last run's output, set once every plan of a comparison has run: a
-    # check may compare with another plan's output (say the serial run's).
-    output: Any = None
-
-
-@dataclasses.dataclass(eq=False)
-class Variant:
-    """One measured way of doing the work: a row of the result table.
-
-    Lessons take variants, never their names. ``output`` is what the last
-    run returned; ``correct`` whether it is what this variant should produce
-    (``expected`` says what that is); ``load`` how busy the machine was
-    while it was measured.
-    """
-
-    name: str
-    backend: str
-    workers: int
-    release_gil: bool | None
-    seconds: float
-    times: list[float]
-    output: Any
-    correct: bool
-    expected: str
-    load: Load
-    over: "Variant | None" = None
-    # The capacity probe measured interleaved with this variant's comparison:
-    # (serial, parallel) Variants of released cpu_work, or None.
-    probe: "tuple[Variant, Variant] | None" = None
-    comparison: "Comparison | None" = dataclasses.field(default=None, repr=False)
-
-    @property
-    def low(self) -> float:
-        """The fastest run: what the machine demonstrably can do (timeit's rule)."""
-        return min(self.times)
-
-    @property
-    def high(self) -> float:
-        return max(self.times)
-
-    def more(self) -> bool:
-        """Measure one more interleaved round of this variant's comparison;
-        False when its budget is spent (or it was measured alone)."""
-        return self.comparison is not None and self.comparison.more()
-
-    def speedup(self, over: "Variant | None" = None) -> float:
-        """How many times faster than ``over`` (default: the variant it is shown against)."""
-        over = over or self.over
-        if over is None:
-            raise ValueError(f"variant {self.name!r}: speedup over what?")
-        return over.seconds / self.seconds
-
-
-def timed(fn: Callable[[], Any]) -> Callable[[], float]:
-    """``fn`` as a run of :class:`Rounds`: calls it, returns the seconds it took."""
-    def run() -> float:
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
-    return run
-
-
-class Rounds:
-    """Runs measured interleaved, round after round (A B A B ...), with the
-    machine's load metered over the rounds. Each run returns the seconds it
-    took (:func:`timed` makes one of any callable). The first call sets the
-    budget of later rounds: :data:`EXTRA_TIME` times its time. What an
-    experiment's comparison and ``%speedup`` both measure with."""
-
-    def __init__(self, runs: "list[Callable[[], float]]", cores: int):
-        self.runs = runs
-        self.cores = cores
-        self.times: list[list[float]] = [[] for _ in runs]
-        self.load = Load(cores=cores)
-        self.rounds = 0
-        self.budget_s = math.inf
-
-    def run(self, rounds: int,
-            around: "Callable[[int, bool], contextlib.AbstractContextManager] | None" = None
-            ) -> Load:
-        """``rounds`` more rounds; ``around(i, last)``, if given, wraps run
-        ``i`` of each round (``last``: in the last of these rounds). Returns
-        the load they met."""
-        # One window for the rounds: the kernel counts CPU time in 10 ms
-        # ticks, too coarse to read around each short run.
-        t0 = time.perf_counter()
-        with LoadMeter(self.cores) as meter:
-            for r in range(rounds):
-                for i, run in enumerate(self.runs):
-                    with around(i, r == rounds - 1) if around else contextlib.nullcontext():
-                        self.times[i].append(run())
-        spent = time.perf_counter() - t0
-        self.rounds += rounds
-        self.load = self.load + meter.load
-        self.budget_s = EXTRA_TIME * spent if self.budget_s == math.inf else self.budget_s - spent
-        return meter.load
-
-    def may_add(self, max_rounds: int) -> bool:
-        """Whether one more round fits: fewer than ``max_rounds`` so far, budget left."""
-        return self.rounds < max_rounds and self.budget_s > 0
-
-
-class Comparison:
-    """Plans measured in :class:`Rounds`, each plan's last output kept in it;
-    the variants they became are updated in place as rounds are added."""
-
-    def __init__(self, ctx: "Context", plans: "list[Plan]"):
-        self.ctx = ctx
-        self.plans = plans
-        self.rounds = Rounds([timed(functools.partial(self._call, p)) for p in plans], ctx.cores)
-        self.variants: list[Variant] = []
-
-    @staticmethod
-    def _call(plan: "Plan") -> None:
-        plan.output = plan.fn()
-
-    @property
-    def times(self) -> list[list[float]]:
-        return self.rounds.times
-
-    @property
-    def load(self) -> Load:
-        return self.rounds.load
-
-    def run(self, rounds: int, trace_last: bool = False) -> None:
-        plans = self.plans
-        load = self.rounds.run(rounds, lambda i, last: self.ctx._maybe_trace(
-            plans[i].name, plans[i].trace and trace_last and last))
-        self.ctx.load = self.ctx.load + load
-        for v, times in zip(self.variants, self.times):
-            v.seconds, v.load = statistics.median(times), self.load
-
-    def more(self) -> bool:
-        if not self.rounds.may_add(MAX_ROUNDS[self.ctx.scale]):
-            return False
-        self.run(1)
-        return True
-
+# ---------------------------------------------------------------- lessons and results
 
 @dataclasses.dataclass(frozen=True)
 class Lesson:
@@ -342,8 +121,6 @@ class Lesson:
     def holds(self) -> bool:
         return self.verdict == "holds"
 
-
-# ---------------------------------------------------------------- results
 
 @dataclasses.dataclass
 class Result:
@@ -375,27 +152,12 @@ class Result:
         return {v: int(counts.get(v, 0)) for v in VERDICTS}
 
     def overview(self) -> "pd.DataFrame":
-        """The table as a reader needs it on a page: one row per variant, its
-        median and the range of its runs in milliseconds, the speedup and what
-        it is over, whether the output was right, and what it should be where
-        that is not simply the reference (``table`` has it all)."""
-        t = self.table
-        gil = t.release_gil.map(lambda r: "-" if r is None or r != r else
-                                ("released" if r else "held"))
-        runs = [f"{lo * 1e3:.3g}-{hi * 1e3:.3g} ({n})"
-                for lo, hi, n in zip(t.low_s, t.high_s, t.n_samples)]
-        expected = t.expected.where(t.expected != MATCHES_REFERENCE, "")
-        return t.assign(GIL=gil, ms=t.seconds * 1e3, runs=runs, expected=expected)[
-            ["variant", "backend", "workers", "GIL", "ms", "runs", "speedup", "speedup_over",
-             "correct", "expected"]].rename(columns={"ms": "median ms", "runs": "runs ms (n)"})
+        """The table as a reader needs it on a page (:func:`parlab.presentation.overview`)."""
+        return presentation.overview(self.table)
 
     def _repr_html_(self) -> str:
-        import pandas as pd
-
-        with pd.option_context("display.max_colwidth", None):
-            return (f"<h4>{self.id}: {self.title}</h4>" + self.overview().to_html(index=False)
-                    + self.lessons.to_html(index=False)
-                    + f"<p>While measuring: {self.load.describe()}.</p>")
+        return presentation.result_html(f"{self.id}: {self.title}", self.table, self.lessons,
+                                        self.load.describe())
 
 
 # ---------------------------------------------------------------- context
@@ -412,10 +174,17 @@ class Context:
         self.start_method = start_method
         self.variants: list[Variant] = []
         self.lessons: list[Lesson] = []
-        self.load = Load(cores=self.cores)
         self.extras: dict[str, Any] = {}
         self._baseline: Variant | None = None
         self._trace = None  # the Trace recording the current run, if any
+        self._comparisons: list[Comparison] = []
+        self._measured_by: dict[int, Comparison] = {}  # id(variant): its comparison
+
+    @property
+    def load(self) -> Load:
+        """The load every comparison of this experiment met, in all."""
+        return functools.reduce(operator.add, (c.load for c in self._comparisons),
+                                Load(cores=self.cores))
 
     @property
     def mp(self):
@@ -469,7 +238,7 @@ class Context:
         Interleaving spreads a change in the machine's load over every variant
         of a comparison instead of letting it land on one. A timing lesson
         that the samples do not decide yet measures more rounds of the whole
-        comparison (:meth:`Variant.more`). Where a plan runs in parallel, a
+        comparison (:meth:`sampling`). Where a plan runs in parallel, a
         capacity probe is measured in the same rounds (:attr:`Variant.probe`):
         released ``cpu_work`` serially and in as many threads, which shows
         whether the cores were there while the comparison ran.
@@ -485,19 +254,21 @@ class Context:
         workers = min(max(p.workers for p in plans), self.cores)
         probes = self._probe_plans(workers) if workers > 1 else []
         comparison = self.comparison([*plans, *probes])
+        self._comparisons.append(comparison)
         comparison.run(repeats or self.repeats, trace_last=True)
         measured: dict[int, Variant] = {}
         for p, times in zip(comparison.plans, comparison.times):
             v = Variant(p.name, p.backend, p.workers, p.release_gil,
                         statistics.median(times), times, p.output,
                         bool(p.check(p.output)) if p.check is not None else True,
-                        p.expected, comparison.load, comparison=comparison)
+                        p.expected, comparison.load)
             comparison.variants.append(v)
+            self._measured_by[id(v)] = comparison
             measured[id(p)] = v
-        probe = tuple(comparison.variants[len(plans):]) or None
+        beside = tuple(comparison.variants[len(plans):]) or None
         for p in plans:
             v = measured[id(p)]
-            v.probe = probe
+            v.probe = beside
             if p.baseline or self._baseline is None:
                 self._baseline = v
             self.variants.append(v)
@@ -506,22 +277,35 @@ class Context:
         return [measured[id(p)] for p in plans]
 
     def comparison(self, plans: list[Plan]) -> Comparison:
-        """The :class:`Comparison` that measures ``plans`` (the machine model of
-        the tests gives one that asks it for their times instead)."""
-        return Comparison(self, plans)
+        """The :class:`~parlab.experiments.measuring.Comparison` that measures
+        ``plans`` (the machine model of the tests gives one that asks it for
+        their times instead)."""
+        return Comparison(plans, self.cores, MAX_ROUNDS[self.scale], self.tracing)
 
     def _probe_plans(self, workers: int) -> list[Plan]:
-        serial, threads = probe_runs(workers)
-        return [Plan("probe: cpu_work released, serial", serial, "serial", 1, True),
-                Plan(f"probe: cpu_work released, {workers} threads", threads,
-                     "threading.Thread", workers, True)]
+        return probe.plans(workers)
+
+    def sampling(self, *variants: Variant, parallel: Variant | None = None) -> Sampling:
+        """The handle a verdict rule measures ``variants`` further with: more
+        rounds of the comparisons that measured them, the heaviest load they
+        met, and ``parallel``'s capacity probe."""
+        comparisons = list({id(c): c for c in (self._measured_by.get(id(v)) for v in variants)
+                            if c is not None}.values())
+        beside = parallel.probe if parallel is not None else None
+        return Sampling(
+            more=lambda: any([c.more() for c in comparisons]),  # every comparison gets its round
+            load=lambda: max((v.load for v in variants), key=lambda load: load.share,
+                             default=Load()),
+            probe=lambda: beside and (beside[0].times, beside[1].times, beside[1].workers))
 
     def measure(self, name: str, fn: Callable[[], Any], **kwargs: Any) -> Variant:
         """Measure one variant (the arguments of :meth:`plan`); return it."""
         return self.compare(self.plan(name, fn, **kwargs))[0]
 
     @contextlib.contextmanager
-    def _maybe_trace(self, variant: str, on: bool):
+    def tracing(self, variant: str, on: bool):
+        """Record the run inside with :func:`parlab.trace` for ``variant``'s GIL
+        timeline (``extras["traces"]``), where ``on``."""
         if not on:
             yield
             return
@@ -555,6 +339,13 @@ class Context:
         lesson = Lesson(text, verdict, observed, needs_gil)
         self.lessons.append(lesson)
         return lesson
+
+    def restate(self, lesson: Lesson, *, observed: str, needs_gil: bool) -> Lesson:
+        """Record ``lesson``, recorded already, as ``observed`` and ``needs_gil``
+        say instead (a claim that needs the GIL, :mod:`~parlab.experiments.judging`)."""
+        restated = dataclasses.replace(lesson, observed=observed, needs_gil=needs_gil)
+        self.lessons[self.lessons.index(lesson)] = restated
+        return restated
 
     def result(self, figure: FigureFactory | None = None) -> Result:
         import pandas as pd
@@ -591,7 +382,7 @@ def catalog() -> "pd.DataFrame":
     import pandas as pd
 
     rows = [dict(id=s.id, title=s.title, lecture=s.lecture,
-                 lecture_title=lecture_title(s.lecture), shows=s.shows, timer=s.timer)
+                 lecture_title=presentation.lecture_title(s.lecture), shows=s.shows, timer=s.timer)
             for s in sorted(REGISTRY.values(), key=lambda s: _id_key(s.id))]
     return pd.DataFrame(rows, columns=["id", "title", "lecture", "lecture_title", "shows",
                                        "timer"])

@@ -23,10 +23,10 @@ The statistical rule, one engine for every timing lesson (:func:`decide`):
   only where the low ends agree.
 - A low end counts once it is confirmed: at least :data:`CONFIRM_K` samples,
   and :data:`CONFIRM_SHARE` of all, within :data:`CONFIRM_TOL` of the fastest
-  (the runs gather there; it is not the tail of a burst). Until every variant's is, and
-  while the ratio sits within :data:`MARGIN` of the threshold, the
+  (the runs gather there; it is not the tail of a burst). Until every
+  variant's is, and while the ratio sits within :data:`MARGIN` of the threshold, the
   comparison measures more interleaved rounds, up to its budget
-  (``framework.MAX_ROUNDS``, ``framework.EXTRA_TIME``).
+  (``measuring.MAX_ROUNDS``, ``measuring.EXTRA_TIME``).
 - ``fails`` needs confirmed low ends, a ratio beyond the threshold by more
   than :data:`MARGIN`, enough runs that all of them being slowed by
   interference has a chance below :data:`ALPHA` (:func:`chance_all_disturbed`),
@@ -34,8 +34,12 @@ The statistical rule, one engine for every timing lesson (:func:`decide`):
   capacity probe measured in the same rounds (released ``cpu_work``, serial
   against threads) that did reach the speedup: the cores were there.
 
-Each rule takes the measured :class:`~parlab.experiments.framework.Variant`
-objects and returns the recorded :class:`~parlab.experiments.framework.Lesson`.
+Every verdict on timings that the probe or the load can excuse comes from
+one entry point, :func:`judge` (for a parallel speedup :func:`judge_speedup`),
+which the lessons below and the ``%speedup`` magic call with their samples
+(:func:`measured` names a price and excuses nothing: it only settles). Each rule takes the measured
+:class:`~parlab.experiments.measuring.Variant` objects and returns the
+recorded :class:`~parlab.experiments.framework.Lesson`.
 """
 from __future__ import annotations
 
@@ -43,13 +47,14 @@ import dataclasses
 import functools
 import math
 import statistics
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from parlab._info import gil_enabled
-from parlab.experiments._load import Load
-from parlab.experiments.framework import Context, Lesson, Variant
+from parlab.experiments.framework import Context, Lesson
+from parlab.experiments.load_meter import Load
+from parlab.experiments.measuring import Sampling, Variant
 
 # A parallel run of n workers must beat 1 + SPEEDUP_PER_CORE * (n - 1) over
 # serial (n capped at the core count): 30% of the ideal gain per extra core,
@@ -130,12 +135,19 @@ ALPHA = 0.001
 @dataclasses.dataclass(frozen=True)
 class Decision:
     """What the samples say about one claim: ``verdict`` (holds, fails or
-    inconclusive), ``observed`` (the numbers, in words), and whether more
-    samples could still change it (``settled``)."""
+    inconclusive), ``measured`` (the numbers, in words), whether more samples
+    could still change it (``settled``), and ``why`` the numbers do not
+    decide it, where they do not."""
 
     verdict: str
-    observed: str
+    measured: str
     settled: bool
+    why: str = ""
+
+    @property
+    def observed(self) -> str:
+        """The numbers, and why they do not decide, as a lesson states them."""
+        return f"{self.measured}; {self.why}" if self.why else self.measured
 
 
 def confirmed(times: Sequence[float]) -> bool:
@@ -179,7 +191,7 @@ def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bo
     def against(x: float) -> bool:
         return x < need / (1 + MARGIN) if above else x > need * (1 + MARGIN)
 
-    observed = (f"{r:.2f}x{what} ({'fastest runs' if basis == 'low' else 'medians'}; "
+    measured = (f"{r:.2f}x{what} ({'fastest runs' if basis == 'low' else 'medians'}; "
                 f"{'median' if basis == 'low' else 'fastest runs'} "
                 f"{med if basis == 'low' else low:.2f}x; needs {sign} {need:.2f}x; "
                 f"{names[0] or 'one side'} {spread(num)}, {names[1] or 'other'} {spread(den)})")
@@ -187,12 +199,12 @@ def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bo
     if (r > need) if above else (r < need):
         # Settled once confirmed, or once clear of the threshold by the margin.
         clear = r > need * (1 + MARGIN) if above else r < need / (1 + MARGIN)
-        return Decision("holds", observed, sure or clear)
+        return Decision("holds", measured, sure or clear)
     if sure and against(r) and (basis == "low" or against(low)):
         if chance_all_disturbed(num, den) <= ALPHA:
-            return Decision("fails", observed, True)
-        return Decision("inconclusive", f"{observed}; against the lesson, but in too few "
-                                         "runs to rule out interference", False)
+            return Decision("fails", measured, True)
+        return Decision("inconclusive", measured, False,
+                        "against the lesson, but in too few runs to rule out interference")
     if not sure:
         why = "; ".join(f"noisy: {n or 'a side'} varied from {spread(t, ' to ')}"
                         for n, t in zip(names, (num, den)) if not confirmed(t))
@@ -200,7 +212,7 @@ def decide(num: Sequence[float], den: Sequence[float], need: float, *, above: bo
         why = f"within {MARGIN:.0%} of the threshold: too close to tell"
     else:
         why = "the medians are against the lesson, the fastest runs are not"
-    return Decision("inconclusive", f"{observed}; {why}", False)
+    return Decision("inconclusive", measured, False, why)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -210,13 +222,97 @@ def _ratio(a: float, b: float) -> float:
 
 def decide_speedup(fast: Sequence[float], slow: Sequence[float], need: float) -> Decision:
     """Judge "``fast`` beats ``slow`` by more than ``need`` x" from samples of
-    seconds (interleaved runs of each): the rule every speedup lesson uses."""
+    seconds (interleaved runs of each)."""
     return decide(slow, fast, need, what=" faster", names=("slow", "fast"))
 
 
-def needed_speedup_for(workers: int, cores: int) -> float:
+def needed_speedup(workers: int, cores: int) -> float:
     """The speedup ``workers`` in parallel must beat on a machine of ``cores``."""
     return min(1 + SPEEDUP_PER_CORE * (min(workers, cores) - 1), SPEEDUP_CAP)
+
+
+# A parallel speedup cannot be tried with fewer than two workers or cores.
+ONE_CORE = "only 1 core: nothing can run in parallel here"
+
+
+@dataclasses.dataclass(frozen=True)
+class Judgement:
+    """The verdict on a claim, from samples measured until they settled it.
+
+    ``decision`` is what the samples said; ``verdict`` what stands once a
+    failure is weighed against the capacity probe and the machine's load:
+    ``excuse`` says why a failure counted as inconclusive (``busy``: because
+    of the load). ``load`` is the load the samples met.
+    """
+
+    verdict: str
+    decision: Decision
+    load: Load
+    excuse: str = ""
+    busy: bool = False
+
+    @property
+    def observed(self) -> str:
+        """What a lesson records as observed."""
+        return f"{self.decision.observed}; {self.excuse}" if self.excuse else self.decision.observed
+
+
+def settle(decision: Callable[[], Decision], sampling: Sampling) -> Decision:
+    """``decision()``, taken again after each round ``sampling.more()`` adds
+    until it is settled or no round can be added."""
+    d = decision()
+    while not d.settled and sampling.more():
+        d = decision()
+    return d
+
+
+def judge(decision: Callable[[], Decision], sampling: Sampling, cores: int) -> Judgement:
+    """The one verdict entry point: ``decision()``, settled (:func:`settle`).
+    A failure counts only where the capacity probe measured beside it
+    (``sampling.probe()``, for a parallel speedup) reached the speedup, and
+    other programs took at most :data:`BUSY_SHARE` of the machine."""
+    d = settle(decision, sampling)
+    load = sampling.load()
+    if d.verdict != "fails":
+        return Judgement(d.verdict, d, load)
+    probe = sampling.probe()
+    if probe is not None:
+        serial, threads, workers = probe
+        excuse = probe_excuse(serial, threads, workers, needed_speedup(workers, cores))
+        if excuse:
+            return Judgement("inconclusive", d, load, excuse)
+    if load.share > BUSY_SHARE:
+        return Judgement("inconclusive", d, load, f"while measuring, {load.describe()} "
+                                                  f"(more than {BUSY_SHARE:.0%}): inconclusive",
+                         busy=True)
+    return Judgement("fails", d, load)
+
+
+def judge_speedup(slow: Callable[[], Sequence[float]], fast: Callable[[], Sequence[float]],
+                  workers: int, cores: int, sampling: Sampling, *, what: str = " faster",
+                  names: tuple[str, str] = ("slow", "fast")) -> Judgement:
+    """Judge "``fast()`` (``workers`` in parallel) beats ``slow()`` by the
+    speedup :func:`needed_speedup` asks on ``cores``": skipped where fewer
+    than two of them could run at once, else :func:`judge`. ``what`` and
+    ``names`` word the ratio and its sides. What every speedup lesson and
+    ``%speedup`` call."""
+    if min(workers, cores) < 2:
+        ratio = statistics.median(slow()) / statistics.median(fast())
+        return Judgement("skipped", Decision("skipped", f"{ratio:.2f}x", True, ONE_CORE),
+                         sampling.load())
+    need = needed_speedup(workers, cores)
+    return judge(lambda: decide(slow(), fast(), need, what=what, names=names), sampling, cores)
+
+
+def probe_excuse(serial: Sequence[float], threads: Sequence[float], workers: int,
+                 need: float) -> str | None:
+    """Why a failed parallel speedup proves nothing, or None: the capacity probe
+    measured beside it (released cpu_work, ``serial`` runs against runs in
+    ``workers`` threads) did not reach the speedup either."""
+    if decide_speedup(threads, serial, need).verdict == "holds":
+        return None
+    return (f"the capacity probe, released cpu_work in {workers} threads, reached only "
+            f"{min(serial) / min(threads):.2f}x meanwhile: the cores were not free")
 
 
 # Lessons whose claim is true only because of the GIL (``needs_gil=True``):
@@ -248,9 +344,7 @@ def _gil_claim(ctx: Context, lesson: Lesson, instead: WithoutGil | None = None) 
         observed = (f"without a GIL the opposite is expected: {observed}; {ONLY_WITH_GIL}"
                     if instead is None else
                     f"without a GIL, {instead.expect}: {observed}; {NOT_THE_GIL}")
-    marked = dataclasses.replace(lesson, observed=observed, needs_gil=True)
-    ctx.lessons[ctx.lessons.index(lesson)] = marked
-    return marked
+    return ctx.restate(lesson, observed=observed, needs_gil=True)
 
 
 def fact(ctx: Context, text: str, ok: bool, observed: str, *, needs_gil: bool = False) -> Lesson:
@@ -272,94 +366,37 @@ def skipped_with(ctx: Context, text: str, paired: Lesson) -> Lesson:
     return skipped(ctx, text, f"skipped with \"{paired.text}\": {paired.observed}")
 
 
-def timing(ctx: Context, text: str, ok: bool, observed: str, *variants: Variant) -> Lesson:
-    """A lesson about time whose test the experiment computed itself (``ok``):
-    a failure counts only while the machine was quiet and every variant's
-    fastest runs were confirmed; otherwise it is inconclusive and
-    ``observed`` says why."""
-    if ok:
-        return ctx.lesson(text, "holds", observed)
-    noisy = [v for v in variants if not confirmed(v.times)]
-    if noisy:
-        return ctx.lesson(text, "inconclusive", f"{observed}; " + "; ".join(
-            f"noisy: {v.name} varied from {spread(v.times, ' to ')}"
-            for v in noisy))
-    return ctx.lesson(text, *_unless_busy(observed, variants))
+def timing_fact(ctx: Context, text: str, ok: bool, observed: str, *variants: Variant) -> Lesson:
+    """A lesson about time whose test the experiment computed itself (``ok``).
+    Unlike a :func:`fact`, a failure counts only while the machine was quiet
+    and every variant's fastest runs were confirmed; otherwise it is
+    inconclusive and ``observed`` says why."""
+    noisy = "; ".join(f"noisy: {v.name} varied from {spread(v.times, ' to ')}"
+                      for v in variants if not confirmed(v.times))
+    d = Decision("holds" if ok else "inconclusive" if noisy else "fails", observed, True,
+                 "" if ok else noisy)
+    return _record(ctx, text, judge(lambda: d, ctx.sampling(*variants), ctx.cores))
 
 
-def _unless_busy(observed: str, variants: Iterable[Variant]) -> tuple[str, str]:
-    """A failure's verdict and observed text: inconclusive on a busy machine."""
-    load = busiest(variants)
-    if load.share > BUSY_SHARE:
-        return "inconclusive", (f"{observed}; while measuring, {load.describe()} "
-                                f"(more than {BUSY_SHARE:.0%}): inconclusive")
-    return "fails", observed
+def _record(ctx: Context, text: str, j: Judgement) -> Lesson:
+    return ctx.lesson(text, j.verdict, j.observed)
 
 
-def busiest(variants) -> Load:
-    """The heaviest load any of ``variants`` was measured under."""
-    return max((v.load for v in variants), key=lambda load: load.share, default=Load())
-
-
-def needed_speedup(ctx: Context, workers: int) -> float:
-    """The speedup a parallel run of ``workers`` must beat on this machine."""
-    return needed_speedup_for(workers, ctx.cores)
-
-
-def settle(decision: Callable[[], Decision], *variants: Variant) -> Decision:
-    """``decision()``, taken again after each further interleaved round of the
-    variants' comparisons until it is settled or their budgets are spent."""
-    comparisons = list({id(v.comparison): v.comparison for v in variants
-                        if v.comparison is not None}.values())
-    d = decision()
-    while not d.settled:
-        grew = [c.more() for c in comparisons]  # every comparison gets its round
-        if not any(grew):
-            break
-        d = decision()
-    return d
-
-
-def verdict(ctx: Context, decision: Callable[[], Decision], *variants: Variant,
-            parallel: Variant | None = None) -> tuple[str, str]:
-    """The verdict and observed text of the settled ``decision`` about
-    ``variants``. A failure counts only on a quiet machine and, for a parallel
-    speedup (``parallel``), while the capacity probe measured beside it showed
-    that the cores were there."""
-    d = settle(decision, *variants)
-    if d.verdict != "fails":
-        return d.verdict, d.observed
-    if parallel is not None and parallel.probe is not None:
-        serial, threads = parallel.probe
-        excuse = probe_excuse(serial.times, threads.times, threads.workers,
-                              needed_speedup(ctx, threads.workers))
-        if excuse:
-            return "inconclusive", f"{d.observed}; {excuse}"
-    return _unless_busy(d.observed, variants)
-
-
-def probe_excuse(serial: Sequence[float], threads: Sequence[float], workers: int,
-                 need: float) -> str | None:
-    """Why a failed parallel speedup proves nothing, or None: the capacity probe
-    measured beside it (released cpu_work, ``serial`` runs against runs in
-    ``workers`` threads) did not reach the speedup either."""
-    if decide_speedup(threads, serial, need).verdict == "holds":
-        return None
-    return (f"the capacity probe, released cpu_work in {workers} threads, reached only "
-            f"{min(serial) / min(threads):.2f}x meanwhile: the cores were not free")
+def _judged(ctx: Context, decision: Callable[[], Decision], *variants: Variant,
+            parallel: Variant | None = None) -> Judgement:
+    """:func:`judge` of ``decision`` about ``variants``, measuring more rounds
+    of their comparisons; ``parallel``: the variant whose capacity probe counts."""
+    return judge(decision, ctx.sampling(*variants, parallel=parallel), ctx.cores)
 
 
 def speedup(ctx: Context, text: str, fast: Variant, over: Variant,
             workers: int | None = None) -> Lesson:
     """``fast`` (``workers`` in parallel, default its own count) beats serial ``over``."""
     workers = workers or fast.workers
-    if min(workers, ctx.cores) < 2:
-        return skipped(ctx, text, f"{fast.speedup(over):.2f}x; only 1 core: nothing can run "
-                                  "in parallel here")
-    need = needed_speedup(ctx, workers)
-    return ctx.lesson(text, *verdict(ctx, lambda: decide(
-        over.times, fast.times, need, what=f" with {workers} workers on {ctx.cores} cores",
-        names=(over.name, fast.name)), fast, over, parallel=fast))
+    return _record(ctx, text, judge_speedup(
+        lambda: over.times, lambda: fast.times, workers, ctx.cores,
+        ctx.sampling(fast, over, parallel=fast),
+        what=f" with {workers} workers on {ctx.cores} cores", names=(over.name, fast.name)))
 
 
 def no_speedup(ctx: Context, text: str, variant: Variant, over: Variant,
@@ -383,20 +420,20 @@ def no_speedup(ctx: Context, text: str, variant: Variant, over: Variant,
         return _gil_claim(ctx, lesson, without_gil)
     if paired.verdict == "skipped":
         return skipped_with(ctx, text, paired)
-    found, observed = verdict(ctx, lambda: decide(
+    j = _judged(ctx, lambda: decide(
         over.times, variant.times, NO_SPEEDUP, above=False, basis="median",
         names=(over.name, variant.name)), variant, over)
-    if found == "holds" and not paired.holds:
+    if j.verdict == "holds" and not paired.holds:
         return ctx.lesson(text, "inconclusive",
-                          f"{observed}; but the paired lesson \"{paired.text}\" is "
+                          f"{j.observed}; but the paired lesson \"{paired.text}\" is "
                           f"{paired.verdict}, so this slow run shows nothing")
-    return ctx.lesson(text, found, observed)
+    return _record(ctx, text, j)
 
 
 def faster(ctx: Context, text: str, fast: Variant, slow: Variant,
            factor: float = FAR_FASTER) -> Lesson:
     """``fast`` takes less than 1/``factor`` of the time of ``slow``."""
-    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+    return _record(ctx, text, _judged(ctx, lambda: decide(
         slow.times, fast.times, factor, what=" faster", names=(slow.name, fast.name)),
         fast, slow))
 
@@ -411,20 +448,20 @@ def slower(ctx: Context, text: str, slow: Variant, fast: Variant, factor: float,
     """
     if paired is not None and paired.verdict == "skipped":
         return skipped_with(ctx, text, paired)
-    found, observed = verdict(ctx, lambda: decide(
+    j = _judged(ctx, lambda: decide(
         slow.times, fast.times, factor, what=f" the time of \"{fast.name}\"",
         names=(slow.name, fast.name)), slow, fast)
-    if found == "holds" and paired is not None and not paired.holds:
+    if j.verdict == "holds" and paired is not None and not paired.holds:
         return ctx.lesson(text, "inconclusive",
-                          f"{observed}; but \"{paired.text}\" is {paired.verdict}")
-    return ctx.lesson(text, found, observed)
+                          f"{j.observed}; but \"{paired.text}\" is {paired.verdict}")
+    return _record(ctx, text, j)
 
 
 def at_most(ctx: Context, text: str, num: Variant, den: Variant, factor: float, *,
             what: str = "") -> Lesson:
     """``num`` takes less than ``factor`` times the time of ``den``: a claim of
     little cost or no gain, judged from the medians. ``what`` names the ratio."""
-    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+    return _record(ctx, text, _judged(ctx, lambda: decide(
         num.times, den.times, factor, above=False, basis="median",
         what=what or f" the time of \"{den.name}\"", names=(num.name, den.name)), num, den))
 
@@ -435,7 +472,8 @@ def measured(ctx: Context, text: str, num: Variant, den: Variant, *, what: str) 
     gave correct output and their fastest runs are confirmed (a number that can
     be named: ``what`` says what it is); it is inconclusive while a side is
     noisy, and fails where the measurement is broken: a wrong output, no runs,
-    or runs too short for the clock to see."""
+    or runs too short for the clock to see. The machine's load excuses nothing
+    here: a broken measurement is broken on any machine."""
     def decision() -> Decision:
         broken = [f"{v.name}: {why}" for v in (num, den) for why in (
             "wrong output" if not v.correct else None,
@@ -445,14 +483,14 @@ def measured(ctx: Context, text: str, num: Variant, den: Variant, *, what: str) 
             return Decision("fails", "the price cannot be named: " + "; ".join(broken), True)
         low = _ratio(min(num.times), min(den.times))
         med = _ratio(statistics.median(num.times), statistics.median(den.times))
-        observed = (f"{low:.2f}x{what} (fastest runs; median {med:.2f}x; {num.name} "
+        measured = (f"{low:.2f}x{what} (fastest runs; median {med:.2f}x; {num.name} "
                     f"{spread(num.times)}, {den.name} {spread(den.times)})")
         noisy = [f"noisy: {v.name} varied from {spread(v.times, ' to ')}"
                  for v in (num, den) if not confirmed(v.times)]
         if noisy:
-            return Decision("inconclusive", f"{observed}; " + "; ".join(noisy), False)
-        return Decision("holds", observed, True)
-    d = settle(decision, num, den)
+            return Decision("inconclusive", measured, False, "; ".join(noisy))
+        return Decision("holds", measured, True)
+    d = settle(decision, ctx.sampling(num, den))
     return ctx.lesson(text, d.verdict, d.observed)
 
 
@@ -462,7 +500,7 @@ def overlap(ctx: Context, text: str, variant: Variant, over: Variant, n: int) ->
     Waiting needs no core, so the threshold ignores the core count.
     """
     need = OVERLAP_SHARE * n
-    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+    return _record(ctx, text, _judged(ctx, lambda: decide(
         over.times, variant.times, need,
         what=f" over serial with {n} tasks (waits need no core)",
         names=(over.name, variant.name)), variant, over))
@@ -480,7 +518,7 @@ def oversubscribed(ctx: Context, text: str, variant: Variant, at_cores: Variant,
         return ctx.lesson(text, "inconclusive",
                           f"{variant.name} takes {ratio:.2f}x the time of {at_cores.name}; "
                           f"but \"{paired.text}\" is {paired.verdict}")
-    return ctx.lesson(text, *verdict(ctx, lambda: decide(
+    return _record(ctx, text, _judged(ctx, lambda: decide(
         variant.times, at_cores.times, at_least, basis="median",
         what=f" the time of {at_cores.name}", names=(variant.name, at_cores.name)),
         variant, at_cores))

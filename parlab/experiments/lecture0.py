@@ -14,15 +14,15 @@ import numpy as np
 from scipy.spatial.distance import cdist as scipy_cdist
 
 import parlab
-from parlab.experiments import judging
+from parlab.experiments import judging, probe
 from parlab.experiments.framework import Context, Cost, Result, Variant, experiment
 from parlab.experiments.runners import (
     attached_matrix, blocks_in_joblib_threads, blocks_in_sequence, blocks_in_threads,
-    read_shared_matrix, row_bounds, run_processes, run_together, shared_matrix, start_and_join,
+    read_shared_matrix, row_bounds, run_processes, shared_matrix, start_and_join,
     touched_matrix, warm_up,
 )
 from parlab.workloads import distance
-from parlab.workloads.tasks import calibrate, gil_word
+from parlab.presentation import gil_word
 
 LECTURE = "000_bbe763c222011708.txt"
 
@@ -48,17 +48,18 @@ def scipy_rows(A: np.ndarray, D: np.ndarray, start: int, stop: int) -> None:
 
 
 def released_control(ctx: Context, seconds: float, threads: int) -> tuple[Variant, Variant]:
-    """``threads`` slices of ``parlab.cpu_work`` with the GIL released, lasting
-    ``seconds`` in all, serially and in threads: proof that the machine could run
-    threads in parallel while a "no speedup" lesson beside it was measured."""
-    iterations = calibrate(parlab.cpu_work, seconds / threads)
-    calls = [lambda: parlab.cpu_work(iterations)] * threads
-    want = [parlab.cpu_work(iterations)] * threads
+    """The capacity probe (:mod:`~parlab.experiments.probe`) as variants of
+    their own: ``threads`` slices of released ``parlab.cpu_work`` lasting
+    ``seconds`` in all, serially and in threads: proof that the machine could
+    run threads in parallel while a "no speedup" lesson beside it was measured."""
+    calls = probe.slices(threads, seconds / threads)
+    want = [c() for c in calls]
+    serial, together = probe.serial_and_threads(calls)
     return ctx.compare(
-        ctx.plan("control: cpu_work released, serial", lambda: [c() for c in calls],
+        ctx.plan("control: cpu_work released, serial", serial,
                  backend="serial", release_gil=True, check=want.__eq__),
-        ctx.plan(f"control: cpu_work released, {threads} threads",
-                 lambda: run_together(calls), backend="threading.Thread", workers=threads,
+        ctx.plan(f"control: cpu_work released, {threads} threads", together,
+                 backend="threading.Thread", workers=threads,
                  release_gil=True, check=want.__eq__), versus_first=True)
 
 

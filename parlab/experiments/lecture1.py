@@ -25,8 +25,8 @@ from parlab.experiments.runners import (
     in_sequence, joblib_pool, joblib_run, loky_workers, row_bounds, started_pools, thread_pools,
     touched_matrix,
 )
+from parlab.presentation import gil_word
 from parlab.workloads import distance, montecarlo
-from parlab.workloads.tasks import gil_word
 
 LECTURE = "001_d10b89a22302e4b9.txt"
 PURE = "pure Python: "

@@ -62,7 +62,7 @@ def serial_tasks(ctx: Context) -> Result:
     for kind, names in (("wait", ("long_io", "io_wait released")),
                         ("compute", ("long_comp", "cpu_work released"))):
         ok = all(judging.SERIAL_LOW * n <= ratios[k] <= judging.SERIAL_HIGH * n for k in names)
-        judging.timing(ctx, f"Serially, {n} tasks that {kind} take {n} times as long as one",
+        judging.timing_fact(ctx, f"Serially, {n} tasks that {kind} take {n} times as long as one",
                        ok, ", ".join(f"{k}: {ratios[k]:.2f}x one task" for k in names)
                        + f" (needs {judging.SERIAL_LOW * n:.1f}x to {judging.SERIAL_HIGH * n:.1f}x)",
                        *[v for k in names for v in pairs[k]])

@@ -16,6 +16,7 @@ from parlab.experiments.framework import Context, Cost, Result, experiment
 from parlab.experiments.runners import (
     double_buffered, per_thread_slots, run_together, sequential, split, touched_matrix,
 )
+from parlab.presentation import gil_word
 from parlab.workloads import numba_pi, tasks
 
 LECTURE = "003_34ca9651d8197462.txt"
@@ -393,7 +394,7 @@ def double_buffering(ctx: Context) -> Result:
     pairs = {}
     for release in (True, False):
         pairs[release] = ctx.compare(*[
-            ctx.plan(f"{how}, io_wait + cdist, GIL {tasks.gil_word(release)}",
+            ctx.plan(f"{how}, io_wait + cdist, GIL {gil_word(release)}",
                      functools.partial(pipeline, *kernels(release), p["chunks"]),
                      backend=backend, workers=workers, release_gil=release,
                      check=distances_right, cost=chunked)
@@ -445,7 +446,7 @@ def monte_carlo(ctx: Context) -> Result:
                       expected="pi within 6 standard deviations", baseline=True)
     same = "the serial count, exactly"
     serial, released, held = ctx.compare(serial, *[
-        ctx.plan(f"count_hits GIL {tasks.gil_word(release)}, {threads} threads, slots + sum",
+        ctx.plan(f"count_hits GIL {gil_word(release)}, {threads} threads, slots + sum",
                  lambda release=release: per_thread_slots(kernel(release), n, threads),
                  backend="threading.Thread", workers=threads, release_gil=release,
                  check=lambda total: total == serial.output, expected=same)

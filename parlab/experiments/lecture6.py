@@ -20,6 +20,7 @@ from parlab.experiments import judging
 from parlab.experiments.framework import Context, Result, experiment
 from parlab.experiments.interpreters import Worker, free_threaded, other_builds
 from parlab.experiments.runners import run_together, split
+from parlab.presentation import gil_word
 from parlab.workloads import distance, tasks
 
 LECTURE = "006_python_without_the_gil"
@@ -271,7 +272,7 @@ def held_without_gil(ctx: Context) -> Result:
     with workers(settings) as w:
         plans = []
         for gil in settings:
-            plans += [ctx.plan(f"2 threads, cpu_work {tasks.gil_word(release)}, {gil_label(gil)}",
+            plans += [ctx.plan(f"2 threads, cpu_work {gil_word(release)}, {gil_label(gil)}",
                                functools.partial(w[gil].call, HERE + "traced_calls", n, release),
                                backend="threading.Thread", workers=2, release_gil=release,
                                check=intervals_ok, expected="two traced calls")
@@ -297,7 +298,7 @@ def held_without_gil(ctx: Context) -> Result:
                 judging.skipped(ctx, f"{where}: two released calls overlap",
                                 "only 1 core: nothing can run in parallel here")
             else:
-                judging.timing(ctx, f"{where}: two released calls overlap",
+                judging.timing_fact(ctx, f"{where}: two released calls overlap",
                                overlap_ms >= 0.5 * shorter_ms,
                                f"overlap {overlap_ms:.1f} ms of {shorter_ms:.1f} ms (needs half)",
                                by_gil[gil]["released"])

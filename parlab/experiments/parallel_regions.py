@@ -110,7 +110,7 @@ def _thread_crossover(ctx: Context) -> None:
         judging.skipped(ctx, CROSSOVER, large.observed)
         return
     # A crossover counts only above a size where two threads clearly win.
-    judging.timing(ctx, CROSSOVER, found is not None and large.holds,
+    judging.timing_fact(ctx, CROSSOVER, found is not None and large.holds,
                    (f"two threads win from {found} rows on" if found is not None
                     else "two threads never win here")
                    + f" (time with two threads / with one, by rows: {ratios})", *one, *two)

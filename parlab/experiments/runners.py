@@ -11,25 +11,29 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 from multiprocessing import shared_memory
 from multiprocessing.pool import ThreadPool
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from parlab.experiments.framework import Cost
+from parlab.experiments.measuring import Cost
 from parlab.workloads.tasks import Task, nap
 
 
 # ---------------------------------------------------------------- threads
 
-def start_and_join(target: Callable[..., Any], args: Iterable[tuple]) -> None:
+def start_and_join(target: Callable[..., Any], args: Iterable[tuple], *,
+                   timeout: float | None = None) -> None:
     """Start one thread per argument tuple, then wait for all.
 
     Each thread runs as soon as it starts: unlike :func:`run_together` there
     is no barrier, so a run of thousands of threads (one per cell) need not
     keep them all alive at once. Re-raises the first exception a thread
-    raised: a failed task must not leave an incomplete result behind.
+    raised: a failed task must not leave an incomplete result behind. With
+    ``timeout``, threads still running after that many seconds are left
+    behind (as daemons) and a TimeoutError is raised.
     """
     errors: list[BaseException] = []
 
@@ -39,30 +43,47 @@ def start_and_join(target: Callable[..., Any], args: Iterable[tuple]) -> None:
         except BaseException as exc:  # handed to the caller below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=a) for a in args]
+    threads = [threading.Thread(target=run, args=a, daemon=timeout is not None) for a in args]
     for t in threads:
         t.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
     for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+        t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    if deadline is not None and any(t.is_alive() for t in threads):
+        raise TimeoutError(f"threads still running after {timeout} s")
+    # A thread that failed before a barrier breaks it for the others: its
+    # error is the one to report, not their BrokenBarrierError.
+    first = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
+    if first:
+        raise first[0]
 
 
-def run_together(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+def run_together(calls: Sequence[Callable[[], Any]], *,
+                 before: Callable[[int], Any] | None = None,
+                 timeout: float | None = None) -> list[Any]:
     """Run each call in its own thread, all released at once by a barrier.
 
     Returns the calls' results in order; re-raises the first exception a
     thread raised. The barrier makes the threads really overlap, so that
-    races and GIL effects show even for short calls.
+    races and GIL effects show even for short calls. ``before(j)``, if
+    given, runs in thread ``j`` before it waits at the barrier (the tests pin
+    each thread to a core there); ``timeout`` bounds the wait at the barrier
+    and the whole run (:func:`start_and_join`).
     """
-    barrier = threading.Barrier(len(calls))
+    barrier = threading.Barrier(len(calls), timeout=timeout)
     results: list[Any] = [None] * len(calls)
 
     def worker(j: int) -> None:
-        barrier.wait()
+        try:
+            if before is not None:
+                before(j)
+            barrier.wait()
+        except BaseException:
+            barrier.abort()  # the others would wait for this thread forever
+            raise
         results[j] = calls[j]()
 
-    start_and_join(worker, ((j,) for j in range(len(calls))))
+    start_and_join(worker, ((j,) for j in range(len(calls))), timeout=timeout)
     return results
 
 

@@ -26,13 +26,9 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 import parlab
+from parlab.presentation import gil_word
 
 Task = Callable[[int, dict], Any]
-
-
-def gil_word(release: bool) -> str:
-    """How job and variant names say ``release_gil``: "released" or "held"."""
-    return "released" if release else "held"
 
 
 # --- the two kinds of task --------------------------------------------------
