@@ -151,12 +151,15 @@ def measure_copies(alone: Callable[[], float], together: Callable[[], float], n:
     probe_serial, probe_threads = probe.runs(n)
     rounds = Rounds([alone, together, timed_run(probe_serial), timed_run(probe_threads)], cores)
     rounds.run(min(REPEATS["quick"], max_rounds))
-    alone_s, together_s, probe_serial_s, probe_threads_s = rounds.times
-    sampling = Sampling(more=lambda: rounds.add_round(max_rounds), load=lambda: rounds.load,
-                        probe=lambda: (probe_serial_s, probe_threads_s, n))
-    judgement = judging.judge_speedup(lambda: [n * a for a in alone_s], lambda: together_s,
-                                      n, cores, sampling)
-    return rounds, judgement
+
+    def copies_one_after_another_and_together():
+        alone, together = rounds.times[:2]
+        return [n * a for a in alone], together
+
+    sampling = Sampling(times=copies_one_after_another_and_together,
+                        more=lambda: rounds.add_round(max_rounds), load=lambda: rounds.load,
+                        probe=lambda: (*rounds.times[2:], n))
+    return rounds, judging.judge_speedup(n, cores, sampling)
 
 
 def verdict_line(j: judging.Judgement, cores: int, processes: bool = False) -> tuple[str, str]:
@@ -174,6 +177,15 @@ def verdict_line(j: judging.Judgement, cores: int, processes: bool = False) -> t
 
 
 # ---------------------------------------------------------------- the magics
+
+def _rule_in_words(magic: Callable) -> Callable:
+    """``magic`` with the verdict rule's numbers in its help, filled in from
+    the constants that decide the verdicts (before IPython builds the help)."""
+    magic.__doc__ = magic.__doc__.format(  # type: ignore[union-attr]
+        first=REPEATS["quick"], per_core=judging.SPEEDUP_PER_CORE, cap=judging.SPEEDUP_CAP,
+        busy=judging.BUSY_SHARE)
+    return magic
+
 
 @magics_class
 class ParlabMagics(Magics):
@@ -279,6 +291,7 @@ class ParlabMagics(Magics):
               help="the statement (with %%speedup: the cell, and no statement here)")
     @needs_local_scope
     @line_cell_magic
+    @_rule_in_words
     def speedup(self, line: str, cell: str | None = None, local_ns: dict | None = None):
         """Does a statement speed up when several copies run at once?
 
@@ -287,14 +300,15 @@ class ParlabMagics(Magics):
         in interleaved rounds (alone, together, alone, together, ...) so that
         a change in the machine's load hits both, beside the experiments'
         capacity probe (released cpu_work, serial and in THREADS threads).
-        Three rounds first, more while they do not decide, up to REPEATS.
+        {first} rounds first, more while they do not decide, up to REPEATS.
         Prints the fastest times, the speedup over running the copies one
         after another, and a verdict judged as the experiments judge theirs:
 
         - "speeds up in threads: releases the GIL": the fastest runs beat what
-          the lessons require (30% of the ideal gain per extra core);
+          the lessons require ({per_core:.0%} of the ideal gain per extra core,
+          at most {cap:g}x);
         - "takes turns: holds the GIL": they clearly do not, while the probe
-          showed free cores and other programs took under 10% of the CPU;
+          showed free cores and other programs took under {busy:.0%} of the CPU;
         - "inconclusive: busy machine": anything else; the line says how busy
           the machine was and why the numbers do not decide.
 

@@ -184,13 +184,10 @@ class ModelRounds(Rounds):
         for _ in range(rounds):
             for i, run in enumerate(self.runs):
                 t = run()
-                self.times[i].append(t)
+                self._times[i].append(t)
                 spent += t
-        self.rounds += rounds
         load = Load(wall_s=spent, cores=self.cores)
-        self.load = self.load + load
-        self.budget_s = (measuring.EXTRA_TIME * spent if self.budget_s == math.inf
-                         else self.budget_s - spent)
+        self._ran(rounds, spent, load)
         return load
 
 
@@ -198,12 +195,12 @@ class ModelComparison(Comparison):
     """A comparison measured on the model: each plan's function runs once (for
     its output), its samples come from :func:`seconds` and the noise."""
 
-    def __init__(self, ctx: "ModelContext", plans: list[Plan]):
+    def __init__(self, ctx: "ModelContext", plans: list[Plan], probes: list[Plan]):
         # As many rounds as at the quick scale.
-        super().__init__(plans, ctx.cores, measuring.MAX_ROUNDS["quick"])
+        super().__init__(plans, ctx.cores, measuring.MAX_ROUNDS["quick"], probes=probes)
         self.ctx = ctx
-        self.rounds = ModelRounds([functools.partial(self._sample, p) for p in plans],
-                                  ctx.cores)
+        self.rounds = ModelRounds([functools.partial(self._sample, p)
+                                   for p in self.plans + self.probes], ctx.cores)
         self._ran: set[int] = set()
 
     def _sample(self, plan: Plan) -> float:
@@ -232,8 +229,8 @@ class ModelContext(Context):
     def mp(self):
         return FakeMultiprocessing()
 
-    def comparison(self, plans: list[Plan]) -> Comparison:
-        return ModelComparison(self, plans)
+    def comparison(self, plans: list[Plan], probes: list[Plan]) -> Comparison:
+        return ModelComparison(self, plans, probes)
 
     def _probe_plans(self, workers: int) -> list[Plan]:
         cost = Cost(work=workers * probe.slice_s(workers) / UNIT_S)

@@ -289,7 +289,7 @@ def test_l53_without_fork_judges_spawned_workers(monkeypatch):
 
 
 def made_up(seconds: float, workers: int = 1) -> Variant:
-    return Variant(f"v{seconds}-{workers}", "test", workers, None, seconds, [seconds], None,
+    return Variant(f"v{seconds}-{workers}", "test", workers, None, [seconds], None,
                    True, "anything", Load(wall_s=1.0, cores=2))
 
 

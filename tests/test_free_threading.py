@@ -31,7 +31,7 @@ IDLE = Load(wall_s=1.0, others_s=0.0, cores=2)
 
 def variant(seconds: float, workers: int = 1) -> Variant:
     """A steady variant: six runs, enough for the verdict rule to be sure."""
-    return Variant(f"v{seconds}", "test", workers, None, seconds, [seconds] * 6, None, True,
+    return Variant(f"v{seconds}", "test", workers, None, [seconds] * 6, None, True,
                    "anything", IDLE)
 
 
@@ -87,7 +87,7 @@ def test_without_a_gil_a_lesson_can_name_what_else_holds_its_threads_back(ctx, m
             ctx, "no speedup", rows, serial, paired, needs_gil=True,
             without_gil=judging.WithoutGil(
                 "a thread per row costs more than it saves",
-                lambda text, rows=rows: judging.slower(ctx, text, rows, blocks, 1.2)))
+                judging.slower, (rows, blocks, 1.2)))
     slow, fast = lessons["slow rows"], lessons["fast rows"]
     assert slow.needs_gil and fast.needs_gil
     # With a GIL: the lecture's claim, no speedup; without: the given rule,

@@ -21,9 +21,9 @@ from parlab._cores import describe_cores
 from parlab._info import gil_enabled
 from parlab.experiments import judging
 from parlab.experiments.load_meter import Load
-from parlab.experiments.measuring import Sampling
-from parlab.magics import (INCONCLUSIVE, NO_GIL_VERDICTS, THREAD_VERDICTS, measure_copies,
-                           verdict_line)
+from parlab.experiments.measuring import REPEATS, Sampling
+from parlab.magics import (INCONCLUSIVE, NO_GIL_VERDICTS, THREAD_VERDICTS, ParlabMagics,
+                           measure_copies, verdict_line)
 
 pytestmark = [pytest.mark.tsan]
 
@@ -295,11 +295,20 @@ def judged(together: list[float], probe: dict, load: Load, cores: int) -> tuple[
     """%speedup's two lines for two copies measured ``together`` beside
     steady runs of one alone, by the experiments' verdict entry point."""
     alone = [0.1] * len(together)
-    sampling = Sampling(load=lambda: load,
+    sampling = Sampling(times=lambda: ([2 * a for a in alone], together), load=lambda: load,
                         probe=lambda: (probe["probe_serial"], probe["probe_threads"], 2))
-    j = judging.judge_speedup(lambda: [2 * a for a in alone], lambda: together, 2, cores,
-                              sampling)
+    j = judging.judge_speedup(2, cores, sampling)
     return verdict_line(j, cores)
+
+
+def test_the_help_states_the_rule_the_verdict_uses():
+    # Filled in from the constants that decide the verdicts, so it cannot drift from them.
+    text = " ".join(ParlabMagics.speedup.__doc__.split())
+    assert f"({judging.SPEEDUP_PER_CORE:.0%} of the ideal gain per extra core, at most " \
+           f"{judging.SPEEDUP_CAP:g}x)" in text
+    assert f"under {judging.BUSY_SHARE:.0%} of the CPU" in text
+    assert f"{REPEATS['quick']} rounds first" in text
+    assert "{" not in text.split("Examples")[0]
 
 
 def test_one_core_cannot_show_a_speedup():

@@ -4,6 +4,7 @@ load-aware timing lessons, paired "no speedup" lessons, skips, the load meter,
 and L0.6 beside injected bursts and beside a busy loop."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -30,7 +31,7 @@ STEADY_RUNS = 6
 
 def variant(seconds: float, load: Load = IDLE, workers: int = 1) -> Variant:
     """A steady variant: six runs of ``seconds``, enough for a confident verdict."""
-    return Variant(f"v{seconds}", "test", workers, None, seconds, [seconds] * STEADY_RUNS, None,
+    return Variant(f"v{seconds}", "test", workers, None, [seconds] * STEADY_RUNS, None,
                    True, "anything", load)
 
 
@@ -94,7 +95,7 @@ def test_a_measured_price_holds_at_any_size_and_fails_only_when_broken(ctx):
                         (variant(0.0), "too short for the clock")):
         lesson = judging.measured(ctx, "p", broken, normal, what="")
         assert lesson.verdict == "fails" and why in lesson.observed, lesson.observed
-    noisy = Variant("noisy", "test", 1, None, 0.2, [0.1, 0.2, 0.24], None, True, "x", IDLE)
+    noisy = Variant("noisy", "test", 1, None, [0.1, 0.2, 0.24], None, True, "x", IDLE)
     assert judging.measured(ctx, "p", noisy, normal, what="").verdict == "inconclusive"
 
 
@@ -110,7 +111,7 @@ def test_every_threshold_is_a_named_constant():
 def test_timing_lessons_with_unconfirmed_samples_are_inconclusive(ctx):
     # One fast run among slow ones: the low end is not confirmed, so a lesson
     # that did not show cannot fail on it.
-    noisy = Variant("noisy", "test", 2, None, 0.2, [0.1, 0.2, 0.24], None, True, "x", IDLE)
+    noisy = Variant("noisy", "test", 2, None, [0.1, 0.2, 0.24], None, True, "x", IDLE)
     steady = variant(1.0)
     lesson = judging.timing_fact(ctx, "t", False, "did not show", noisy, steady)
     assert lesson.verdict == "inconclusive" and "noisy: noisy varied from 100 to 240 ms" in \
@@ -199,11 +200,10 @@ def test_a_ratio_near_the_threshold_is_not_a_failure():
 
 
 def with_probe(v: Variant, serial_s: float, threads_s: float) -> Variant:
-    v.probe = (Variant("probe serial", "serial", 1, True, serial_s, [serial_s] * STEADY_RUNS,
-                       None, True, "x", IDLE),
-               Variant("probe threads", "threading.Thread", 2, True, threads_s,
-                       [threads_s] * STEADY_RUNS, None, True, "x", IDLE))
-    return v
+    return dataclasses.replace(v, probe=(
+        Variant("probe serial", "serial", 1, True, [serial_s] * STEADY_RUNS, None, True, "x", IDLE),
+        Variant("probe threads", "threading.Thread", 2, True, [threads_s] * STEADY_RUNS, None,
+                True, "x", IDLE)))
 
 
 def test_a_speedup_fails_only_while_the_probe_shows_free_cores(ctx):
@@ -231,8 +231,21 @@ def test_comparisons_measure_more_rounds_until_the_verdict_settles():
                        ctx.plan("noisy", noisy, backend="serial"))
     assert len(a.times) == len(b.times) == 3
     judging.faster(ctx, "never settles at 3", a, b, factor=1.0)
-    assert len(a.times) == len(b.times) > 3  # measured on, interleaved
-    assert a.seconds == statistics.median(a.times)
+    # The samples returned stay as they were; the context has the rounds added since.
+    assert len(a.times) == len(b.times) == 3
+    now_a, now_b = ctx.current(a), ctx.current(b)
+    assert len(now_a.times) == len(now_b.times) > 3  # measured on, interleaved
+    assert now_a.times[:3] == a.times and now_a.seconds == statistics.median(now_a.times)
+    table = ctx.result().table.set_index("variant")
+    assert table.n_samples["steady"] == len(now_a.times)
+    assert table.seconds["noisy"] == now_b.seconds
+
+
+def test_samples_are_immutable():
+    v = variant(0.1)
+    assert isinstance(v.times, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.times = (0.2,)  # type: ignore[misc]
 
 
 # --- the load meter --------------------------------------------------------------

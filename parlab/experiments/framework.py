@@ -23,7 +23,6 @@ import dataclasses
 import functools
 import operator
 import os
-import statistics
 import time
 from typing import TYPE_CHECKING, Any, Callable, Union
 
@@ -117,6 +116,11 @@ class Lesson:
     # is judged by what that interpreter should do instead (judging.py).
     needs_gil: bool = False
 
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}; "
+                             f"got {self.verdict!r}")
+
     @property
     def holds(self) -> bool:
         return self.verdict == "holds"
@@ -172,13 +176,13 @@ class Context:
         self.cores: int = usable_cores()
         self.repeats: int = REPEATS[scale]
         self.start_method = start_method
-        self.variants: list[Variant] = []
         self.lessons: list[Lesson] = []
         self.extras: dict[str, Any] = {}
-        self._baseline: Variant | None = None
+        self._baseline: str | None = None  # the name of the variant speedups are shown against
         self._trace = None  # the Trace recording the current run, if any
         self._comparisons: list[Comparison] = []
-        self._measured_by: dict[int, Comparison] = {}  # id(variant): its comparison
+        # Every variant measured, in the order measured: its comparison and its place there.
+        self._measured: dict[str, tuple[Comparison, int]] = {}
 
     @property
     def load(self) -> Load:
@@ -225,15 +229,16 @@ class Context:
         ``cost`` describes the work for the machine model of the tests
         (:class:`Cost`); a real run ignores it.
         """
-        if any(v.name == name for v in self.variants):
+        if name in self._measured:
             raise ValueError(f"{self.spec.id}: variant {name!r} measured twice")
         return Plan(name, fn, backend, int(workers), release_gil, check, expected,
                     baseline, trace, speedup_over, cost)
 
     def compare(self, *plans: Plan, repeats: int | None = None,
                 versus_first: bool = False) -> list[Variant]:
-        """Measure the plans interleaved, A B C A B C ...; each gets its median time
-        and keeps every sample (``Variant.times``).
+        """Measure the plans interleaved, A B C A B C ...; each becomes a
+        :class:`~parlab.experiments.measuring.Variant` with every sample
+        (``Variant.times``) and their median (``Variant.seconds``).
 
         Interleaving spreads a change in the machine's load over every variant
         of a comparison instead of letting it land on one. A timing lesson
@@ -243,7 +248,9 @@ class Context:
         released ``cpu_work`` serially and in as many threads, which shows
         whether the cores were there while the comparison ran.
         ``versus_first=True`` shows the speedups of this comparison over its
-        first plan (unless a plan names its own ``speedup_over``).
+        first plan (unless a plan names its own ``speedup_over``). Rules that
+        measure more rounds leave the returned variants as they are:
+        :meth:`current` gives them with every sample taken since.
         """
         if versus_first:
             for p in plans:
@@ -253,34 +260,30 @@ class Context:
             raise ValueError(f"{self.spec.id}: variant names repeat in {names}")
         workers = min(max(p.workers for p in plans), self.cores)
         probes = self._probe_plans(workers) if workers > 1 else []
-        comparison = self.comparison([*plans, *probes])
+        comparison = self.comparison(list(plans), probes)
         self._comparisons.append(comparison)
         comparison.run(repeats or self.repeats, trace_last=True)
-        measured: dict[int, Variant] = {}
-        for p, times in zip(comparison.plans, comparison.times):
-            v = Variant(p.name, p.backend, p.workers, p.release_gil,
-                        statistics.median(times), times, p.output,
-                        bool(p.check(p.output)) if p.check is not None else True,
-                        p.expected, comparison.load)
-            comparison.variants.append(v)
-            self._measured_by[id(v)] = comparison
-            measured[id(p)] = v
-        beside = tuple(comparison.variants[len(plans):]) or None
-        for p in plans:
-            v = measured[id(p)]
-            v.probe = beside
+        for i, p in enumerate(plans):
+            self._measured[p.name] = (comparison, i)
             if p.baseline or self._baseline is None:
-                self._baseline = v
-            self.variants.append(v)
-            over = p.speedup_over
-            v.over = measured.get(id(over), over) if over is not None else None
-        return [measured[id(p)] for p in plans]
+                self._baseline = p.name
+        return list(comparison.variants())
 
-    def comparison(self, plans: list[Plan]) -> Comparison:
+    def comparison(self, plans: list[Plan], probes: list[Plan]) -> Comparison:
         """The :class:`~parlab.experiments.measuring.Comparison` that measures
-        ``plans`` (the machine model of the tests gives one that asks it for
-        their times instead)."""
-        return Comparison(plans, self.cores, MAX_ROUNDS[self.scale], self.tracing)
+        ``plans`` with the capacity probe's ``probes`` beside them (the machine
+        model of the tests gives one that asks it for their times instead)."""
+        return Comparison(plans, self.cores, MAX_ROUNDS[self.scale], self.tracing, probes)
+
+    def current(self, variant: Variant) -> Variant:
+        """``variant`` with every sample its comparison has taken so far (a
+        verdict rule may have measured more rounds since it was returned);
+        a variant not measured here as it is."""
+        where = self._measured.get(variant.name)
+        if where is None:
+            return variant
+        comparison, i = where
+        return comparison.variants()[i]
 
     def _probe_plans(self, workers: int) -> list[Plan]:
         return probe.plans(workers)
@@ -289,14 +292,19 @@ class Context:
         """The handle a verdict rule measures ``variants`` further with: more
         rounds of the comparisons that measured them, the heaviest load they
         met, and ``parallel``'s capacity probe."""
-        comparisons = list({id(c): c for c in (self._measured_by.get(id(v)) for v in variants)
-                            if c is not None}.values())
-        beside = parallel.probe if parallel is not None else None
+        comparisons = list({id(c): c for c, _ in (self._measured[v.name] for v in variants
+                                                   if v.name in self._measured)}.values())
+
+        def probe():
+            beside = self.current(parallel).probe if parallel is not None else None
+            return beside and (beside[0].times, beside[1].times, beside[1].workers)
+
         return Sampling(
+            times=lambda: tuple(self.current(v).times for v in variants),
             more=lambda: any([c.more() for c in comparisons]),  # every comparison gets its round
-            load=lambda: max((v.load for v in variants), key=lambda load: load.share,
-                             default=Load()),
-            probe=lambda: beside and (beside[0].times, beside[1].times, beside[1].workers))
+            load=lambda: max((self.current(v).load for v in variants),
+                             key=lambda load: load.share, default=Load()),
+            probe=probe)
 
     def measure(self, name: str, fn: Callable[[], Any], **kwargs: Any) -> Variant:
         """Measure one variant (the arguments of :meth:`plan`); return it."""
@@ -329,30 +337,25 @@ class Context:
         """The variant speedups are shown against unless a row names another."""
         if self._baseline is None:
             raise ValueError(f"{self.spec.id}: nothing measured yet")
-        return self._baseline
+        return self._named(self._baseline)
 
-    def lesson(self, text: str, verdict: str, observed: str, *,
-               needs_gil: bool = False) -> Lesson:
-        """Record a lesson; :mod:`parlab.experiments.judging` decides the verdict."""
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}; got {verdict!r}")
-        lesson = Lesson(text, verdict, observed, needs_gil)
+    def _named(self, name: str) -> Variant:
+        comparison, i = self._measured[name]
+        return comparison.variants()[i]
+
+    def record(self, lesson: Lesson) -> Lesson:
+        """Record a lesson, once: the rules of :mod:`parlab.experiments.judging`
+        judge it and record it here."""
         self.lessons.append(lesson)
         return lesson
-
-    def restate(self, lesson: Lesson, *, observed: str, needs_gil: bool) -> Lesson:
-        """Record ``lesson``, recorded already, as ``observed`` and ``needs_gil``
-        say instead (a claim that needs the GIL, :mod:`~parlab.experiments.judging`)."""
-        restated = dataclasses.replace(lesson, observed=observed, needs_gil=needs_gil)
-        self.lessons[self.lessons.index(lesson)] = restated
-        return restated
 
     def result(self, figure: FigureFactory | None = None) -> Result:
         import pandas as pd
 
         rows = []
-        for v in self.variants:
-            over = v.over or self.baseline
+        variants = [self._named(name) for name in self._measured]
+        for v in variants:
+            over = self._named(v.over) if v.over else self.baseline
             rows.append(dict(experiment=self.spec.id, variant=v.name, backend=v.backend,
                              workers=v.workers, release_gil=v.release_gil,
                              seconds=v.seconds, low_s=v.low, high_s=v.high,
@@ -361,7 +364,7 @@ class Context:
         table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
         samples = pd.DataFrame(
             [dict(experiment=self.spec.id, variant=v.name, round=r, seconds=t)
-             for v in self.variants for r, t in enumerate(v.times)], columns=SAMPLE_COLUMNS)
+             for v in variants for r, t in enumerate(v.times)], columns=SAMPLE_COLUMNS)
         table["release_gil"] = table["release_gil"].astype(object)
         table["speedup"] = table["speedup"].astype(float)
         lessons = pd.DataFrame(

@@ -257,20 +257,22 @@ class Judgement:
         return f"{self.decision.observed}; {self.excuse}" if self.excuse else self.decision.observed
 
 
-def settle(decision: Callable[[], Decision], sampling: Sampling) -> Decision:
-    """``decision()``, taken again after each round ``sampling.more()`` adds
-    until it is settled or no round can be added."""
-    d = decision()
+def settle(decision: Callable[..., Decision], sampling: Sampling) -> Decision:
+    """``decision(*samples)`` of the samples ``sampling.times()`` gives, taken
+    again after each round ``sampling.more()`` adds until it is settled or no
+    round can be added."""
+    d = decision(*sampling.times())
     while not d.settled and sampling.more():
-        d = decision()
+        d = decision(*sampling.times())
     return d
 
 
-def judge(decision: Callable[[], Decision], sampling: Sampling, cores: int) -> Judgement:
-    """The one verdict entry point: ``decision()``, settled (:func:`settle`).
-    A failure counts only where the capacity probe measured beside it
-    (``sampling.probe()``, for a parallel speedup) reached the speedup, and
-    other programs took at most :data:`BUSY_SHARE` of the machine."""
+def judge(decision: Callable[..., Decision], sampling: Sampling, cores: int) -> Judgement:
+    """The one verdict entry point: ``decision`` of the samples, settled
+    (:func:`settle`). A failure counts only where the capacity probe measured
+    beside it (``sampling.probe()``, for a parallel speedup) reached the
+    speedup, and other programs took at most :data:`BUSY_SHARE` of the
+    machine."""
     d = settle(decision, sampling)
     load = sampling.load()
     if d.verdict != "fails":
@@ -288,20 +290,22 @@ def judge(decision: Callable[[], Decision], sampling: Sampling, cores: int) -> J
     return Judgement("fails", d, load)
 
 
-def judge_speedup(slow: Callable[[], Sequence[float]], fast: Callable[[], Sequence[float]],
-                  workers: int, cores: int, sampling: Sampling, *, what: str = " faster",
+def judge_speedup(workers: int, cores: int, sampling: Sampling, *, what: str = " faster",
                   names: tuple[str, str] = ("slow", "fast")) -> Judgement:
-    """Judge "``fast()`` (``workers`` in parallel) beats ``slow()`` by the
-    speedup :func:`needed_speedup` asks on ``cores``": skipped where fewer
-    than two of them could run at once, else :func:`judge`. ``what`` and
-    ``names`` word the ratio and its sides. What every speedup lesson and
-    ``%speedup`` call."""
+    """Judge "the fast side (``workers`` in parallel) beats the slow one by the
+    speedup :func:`needed_speedup` asks on ``cores``", where
+    ``sampling.times()`` gives (slow, fast) samples: skipped where fewer than
+    two workers could run at once, else :func:`judge`. ``what`` and ``names``
+    word the ratio and its sides. What every speedup lesson and ``%speedup``
+    call."""
     if min(workers, cores) < 2:
-        ratio = statistics.median(slow()) / statistics.median(fast())
+        slow, fast = sampling.times()
+        ratio = statistics.median(slow) / statistics.median(fast)
         return Judgement("skipped", Decision("skipped", f"{ratio:.2f}x", True, ONE_CORE),
                          sampling.load())
     need = needed_speedup(workers, cores)
-    return judge(lambda: decide(slow(), fast(), need, what=what, names=names), sampling, cores)
+    return judge(lambda slow, fast: decide(slow, fast, need, what=what, names=names),
+                 sampling, cores)
 
 
 def probe_excuse(serial: Sequence[float], threads: Sequence[float], workers: int,
@@ -313,6 +317,21 @@ def probe_excuse(serial: Sequence[float], threads: Sequence[float], workers: int
         return None
     return (f"the capacity probe, released cpu_work in {workers} threads, reached only "
             f"{min(serial) / min(threads):.2f}x meanwhile: the cores were not free")
+
+
+# ---------------------------------------------------------------- the rules
+
+def rule(judge_lesson: Callable[..., Lesson]) -> Callable[..., Lesson]:
+    """A rule of the lessons: ``judge_lesson(ctx, text, ...)`` returns the
+    lesson it judged, the rule records it in ``ctx`` and returns it. Its
+    ``judge`` judges without recording: for a claim judged by another rule's
+    verdict (one that needs the GIL, where the GIL is off), recorded once."""
+    @functools.wraps(judge_lesson)
+    def recorded(ctx: Context, text: str, *args: Any, **kwargs: Any) -> Lesson:
+        return ctx.record(judge_lesson(ctx, text, *args, **kwargs))
+
+    recorded.judge = judge_lesson  # type: ignore[attr-defined]
+    return recorded
 
 
 # Lessons whose claim is true only because of the GIL (``needs_gil=True``):
@@ -329,76 +348,86 @@ NOT_THE_GIL = "the lecture's reason, the GIL, is not what holds these threads ba
 class WithoutGil:
     """What an interpreter without a GIL should do in a lesson that needs the
     GIL, where that is not simply the opposite of the claim: ``expect`` says
-    it in words ("a thread per row costs more than it saves"), ``judge``
-    records the lesson of the text it is given by that rule."""
+    it in words ("a thread per row costs more than it saves"); the lesson is
+    judged by ``rule`` (one of this module's) with ``args`` after its text."""
 
     expect: str
-    judge: Callable[[str], Lesson]
+    rule: Callable[..., Lesson]
+    args: tuple = ()
+
+    def judge(self, ctx: Context, text: str) -> Lesson:
+        return self.rule.judge(ctx, text, *self.args)  # type: ignore[attr-defined]
 
 
-def _gil_claim(ctx: Context, lesson: Lesson, instead: WithoutGil | None = None) -> Lesson:
-    """Mark ``lesson``, just recorded, as needing the GIL; if it was judged
-    by what an interpreter without one should do, its observation says so."""
+def _gil_claim(lesson: Lesson, instead: WithoutGil | None = None) -> Lesson:
+    """``lesson`` as a claim that needs the GIL; if it was judged by what an
+    interpreter without one should do, its observation says so."""
     observed = lesson.observed
     if not gil_enabled():
         observed = (f"without a GIL the opposite is expected: {observed}; {ONLY_WITH_GIL}"
                     if instead is None else
                     f"without a GIL, {instead.expect}: {observed}; {NOT_THE_GIL}")
-    return ctx.restate(lesson, observed=observed, needs_gil=True)
+    return dataclasses.replace(lesson, observed=observed, needs_gil=True)
 
 
+@rule
 def fact(ctx: Context, text: str, ok: bool, observed: str, *, needs_gil: bool = False) -> Lesson:
     """A lesson about outputs, not time: the machine's load cannot change it.
     With ``needs_gil``, ``ok`` says whether the claim came true."""
     if needs_gil:
-        return _gil_claim(ctx, fact(ctx, text, ok == gil_enabled(), observed))
-    return ctx.lesson(text, "holds" if ok else "fails", observed)
+        return _gil_claim(fact.judge(ctx, text, ok == gil_enabled(), observed))
+    return Lesson(text, "holds" if ok else "fails", observed)
 
 
+@rule
 def skipped(ctx: Context, text: str, reason: str) -> Lesson:
     """A lesson that cannot be tried here; ``reason`` says why."""
-    return ctx.lesson(text, "skipped", reason)
+    return Lesson(text, "skipped", reason)
 
 
+@rule
 def skipped_with(ctx: Context, text: str, paired: Lesson) -> Lesson:
     """A lesson that counts only beside ``paired``, skipped because that was:
     for the same reason (one core, a missing package)."""
-    return skipped(ctx, text, f"skipped with \"{paired.text}\": {paired.observed}")
+    return Lesson(text, "skipped", f"skipped with \"{paired.text}\": {paired.observed}")
 
 
+@rule
 def timing_fact(ctx: Context, text: str, ok: bool, observed: str, *variants: Variant) -> Lesson:
     """A lesson about time whose test the experiment computed itself (``ok``).
     Unlike a :func:`fact`, a failure counts only while the machine was quiet
     and every variant's fastest runs were confirmed; otherwise it is
     inconclusive and ``observed`` says why."""
     noisy = "; ".join(f"noisy: {v.name} varied from {spread(v.times, ' to ')}"
-                      for v in variants if not confirmed(v.times))
+                      for v in map(ctx.current, variants) if not confirmed(v.times))
     d = Decision("holds" if ok else "inconclusive" if noisy else "fails", observed, True,
                  "" if ok else noisy)
-    return _record(ctx, text, judge(lambda: d, ctx.sampling(*variants), ctx.cores))
+    return _lesson(text, judge(lambda *_: d, ctx.sampling(*variants), ctx.cores))
 
 
-def _record(ctx: Context, text: str, j: Judgement) -> Lesson:
-    return ctx.lesson(text, j.verdict, j.observed)
+def _lesson(text: str, j: Judgement) -> Lesson:
+    return Lesson(text, j.verdict, j.observed)
 
 
-def _judged(ctx: Context, decision: Callable[[], Decision], *variants: Variant,
+def _judged(ctx: Context, decision: Callable[..., Decision], *variants: Variant,
             parallel: Variant | None = None) -> Judgement:
-    """:func:`judge` of ``decision`` about ``variants``, measuring more rounds
-    of their comparisons; ``parallel``: the variant whose capacity probe counts."""
+    """:func:`judge` of ``decision`` about the samples of ``variants``,
+    measuring more rounds of their comparisons; ``parallel``: the variant
+    whose capacity probe counts."""
     return judge(decision, ctx.sampling(*variants, parallel=parallel), ctx.cores)
 
 
+@rule
 def speedup(ctx: Context, text: str, fast: Variant, over: Variant,
             workers: int | None = None) -> Lesson:
     """``fast`` (``workers`` in parallel, default its own count) beats serial ``over``."""
     workers = workers or fast.workers
-    return _record(ctx, text, judge_speedup(
-        lambda: over.times, lambda: fast.times, workers, ctx.cores,
-        ctx.sampling(fast, over, parallel=fast),
+    return _lesson(text, judge_speedup(
+        workers, ctx.cores, ctx.sampling(over, fast, parallel=fast),
         what=f" with {workers} workers on {ctx.cores} cores", names=(over.name, fast.name)))
 
 
+@rule
 def no_speedup(ctx: Context, text: str, variant: Variant, over: Variant,
                paired: Lesson, *, needs_gil: bool = False,
                without_gil: WithoutGil | None = None) -> Lesson:
@@ -412,32 +441,33 @@ def no_speedup(ctx: Context, text: str, variant: Variant, over: Variant,
     """
     if needs_gil:
         if gil_enabled():
-            lesson = no_speedup(ctx, text, variant, over, paired)
+            lesson = no_speedup.judge(ctx, text, variant, over, paired)
         elif without_gil is not None:
-            lesson = without_gil.judge(text)
+            lesson = without_gil.judge(ctx, text)
         else:
-            lesson = speedup(ctx, text, variant, over)
-        return _gil_claim(ctx, lesson, without_gil)
+            lesson = speedup.judge(ctx, text, variant, over)
+        return _gil_claim(lesson, without_gil)
     if paired.verdict == "skipped":
-        return skipped_with(ctx, text, paired)
-    j = _judged(ctx, lambda: decide(
-        over.times, variant.times, NO_SPEEDUP, above=False, basis="median",
-        names=(over.name, variant.name)), variant, over)
+        return skipped_with.judge(ctx, text, paired)
+    j = _judged(ctx, lambda over_s, variant_s: decide(
+        over_s, variant_s, NO_SPEEDUP, above=False, basis="median",
+        names=(over.name, variant.name)), over, variant)
     if j.verdict == "holds" and not paired.holds:
-        return ctx.lesson(text, "inconclusive",
-                          f"{j.observed}; but the paired lesson \"{paired.text}\" is "
-                          f"{paired.verdict}, so this slow run shows nothing")
-    return _record(ctx, text, j)
+        return Lesson(text, "inconclusive",
+                      f"{j.observed}; but the paired lesson \"{paired.text}\" is "
+                      f"{paired.verdict}, so this slow run shows nothing")
+    return _lesson(text, j)
 
 
+@rule
 def faster(ctx: Context, text: str, fast: Variant, slow: Variant,
            factor: float = FAR_FASTER) -> Lesson:
     """``fast`` takes less than 1/``factor`` of the time of ``slow``."""
-    return _record(ctx, text, _judged(ctx, lambda: decide(
-        slow.times, fast.times, factor, what=" faster", names=(slow.name, fast.name)),
-        fast, slow))
+    return _lesson(text, _judged(ctx, lambda slow_s, fast_s: decide(
+        slow_s, fast_s, factor, what=" faster", names=(slow.name, fast.name)), slow, fast))
 
 
+@rule
 def slower(ctx: Context, text: str, slow: Variant, fast: Variant, factor: float,
            paired: Lesson | None = None) -> Lesson:
     """``slow`` takes more than ``factor`` times the time of ``fast``.
@@ -447,25 +477,27 @@ def slower(ctx: Context, text: str, slow: Variant, fast: Variant, factor: float,
     for any reason would show it too.
     """
     if paired is not None and paired.verdict == "skipped":
-        return skipped_with(ctx, text, paired)
-    j = _judged(ctx, lambda: decide(
-        slow.times, fast.times, factor, what=f" the time of \"{fast.name}\"",
+        return skipped_with.judge(ctx, text, paired)
+    j = _judged(ctx, lambda slow_s, fast_s: decide(
+        slow_s, fast_s, factor, what=f" the time of \"{fast.name}\"",
         names=(slow.name, fast.name)), slow, fast)
     if j.verdict == "holds" and paired is not None and not paired.holds:
-        return ctx.lesson(text, "inconclusive",
-                          f"{j.observed}; but \"{paired.text}\" is {paired.verdict}")
-    return _record(ctx, text, j)
+        return Lesson(text, "inconclusive",
+                      f"{j.observed}; but \"{paired.text}\" is {paired.verdict}")
+    return _lesson(text, j)
 
 
+@rule
 def at_most(ctx: Context, text: str, num: Variant, den: Variant, factor: float, *,
             what: str = "") -> Lesson:
     """``num`` takes less than ``factor`` times the time of ``den``: a claim of
     little cost or no gain, judged from the medians. ``what`` names the ratio."""
-    return _record(ctx, text, _judged(ctx, lambda: decide(
-        num.times, den.times, factor, above=False, basis="median",
+    return _lesson(text, _judged(ctx, lambda num_s, den_s: decide(
+        num_s, den_s, factor, above=False, basis="median",
         what=what or f" the time of \"{den.name}\"", names=(num.name, den.name)), num, den))
 
 
+@rule
 def measured(ctx: Context, text: str, num: Variant, den: Variant, *, what: str) -> Lesson:
     """The ratio of ``num``'s time to ``den``'s, reported rather than bounded:
     a lesson that names a price, whatever its size. It holds once both sides
@@ -474,52 +506,55 @@ def measured(ctx: Context, text: str, num: Variant, den: Variant, *, what: str) 
     noisy, and fails where the measurement is broken: a wrong output, no runs,
     or runs too short for the clock to see. The machine's load excuses nothing
     here: a broken measurement is broken on any machine."""
-    def decision() -> Decision:
-        broken = [f"{v.name}: {why}" for v in (num, den) for why in (
+    def decision(num_s: Sequence[float], den_s: Sequence[float]) -> Decision:
+        sides = ((num, num_s), (den, den_s))
+        broken = [f"{v.name}: {why}" for v, times in sides for why in (
             "wrong output" if not v.correct else None,
-            "no runs" if not v.times else None,
-            "runs too short for the clock" if v.times and min(v.times) <= 0 else None) if why]
+            "no runs" if not times else None,
+            "runs too short for the clock" if times and min(times) <= 0 else None) if why]
         if broken:
             return Decision("fails", "the price cannot be named: " + "; ".join(broken), True)
-        low = _ratio(min(num.times), min(den.times))
-        med = _ratio(statistics.median(num.times), statistics.median(den.times))
+        low = _ratio(min(num_s), min(den_s))
+        med = _ratio(statistics.median(num_s), statistics.median(den_s))
         measured = (f"{low:.2f}x{what} (fastest runs; median {med:.2f}x; {num.name} "
-                    f"{spread(num.times)}, {den.name} {spread(den.times)})")
-        noisy = [f"noisy: {v.name} varied from {spread(v.times, ' to ')}"
-                 for v in (num, den) if not confirmed(v.times)]
+                    f"{spread(num_s)}, {den.name} {spread(den_s)})")
+        noisy = [f"noisy: {v.name} varied from {spread(times, ' to ')}"
+                 for v, times in sides if not confirmed(times)]
         if noisy:
             return Decision("inconclusive", measured, False, "; ".join(noisy))
         return Decision("holds", measured, True)
     d = settle(decision, ctx.sampling(num, den))
-    return ctx.lesson(text, d.verdict, d.observed)
+    return Lesson(text, d.verdict, d.observed)
 
 
+@rule
 def overlap(ctx: Context, text: str, variant: Variant, over: Variant, n: int) -> Lesson:
     """``n`` waits in ``variant`` overlap: about the time of one of ``over``'s ``n``.
 
     Waiting needs no core, so the threshold ignores the core count.
     """
     need = OVERLAP_SHARE * n
-    return _record(ctx, text, _judged(ctx, lambda: decide(
-        over.times, variant.times, need,
+    return _lesson(text, _judged(ctx, lambda over_s, variant_s: decide(
+        over_s, variant_s, need,
         what=f" over serial with {n} tasks (waits need no core)",
-        names=(over.name, variant.name)), variant, over))
+        names=(over.name, variant.name)), over, variant))
 
 
+@rule
 def oversubscribed(ctx: Context, text: str, variant: Variant, at_cores: Variant,
                    paired: Lesson, at_least: float = NO_GAIN) -> Lesson:
     """``variant`` (more workers than cores) takes at least ``at_least`` times the
     time of ``at_cores``; counts only when ``paired`` (``at_cores`` speeds up) holds.
     A claim of no gain: judged from the medians."""
     if paired.verdict == "skipped":
-        return skipped_with(ctx, text, paired)
+        return skipped_with.judge(ctx, text, paired)
     if not paired.holds:
-        ratio = variant.seconds / at_cores.seconds
-        return ctx.lesson(text, "inconclusive",
-                          f"{variant.name} takes {ratio:.2f}x the time of {at_cores.name}; "
-                          f"but \"{paired.text}\" is {paired.verdict}")
-    return _record(ctx, text, _judged(ctx, lambda: decide(
-        variant.times, at_cores.times, at_least, basis="median",
+        ratio = ctx.current(variant).seconds / ctx.current(at_cores).seconds
+        return Lesson(text, "inconclusive",
+                      f"{variant.name} takes {ratio:.2f}x the time of {at_cores.name}; "
+                      f"but \"{paired.text}\" is {paired.verdict}")
+    return _lesson(text, _judged(ctx, lambda variant_s, at_cores_s: decide(
+        variant_s, at_cores_s, at_least, basis="median",
         what=f" the time of {at_cores.name}", names=(variant.name, at_cores.name)),
         variant, at_cores))
 

@@ -199,8 +199,7 @@ def thread_per_row_experiment(ctx: Context) -> Result:
     judging.no_speedup(ctx, "One thread per row gives no speedup (the GIL)", rows, serial, can,
                        needs_gil=True, without_gil=judging.WithoutGil(
                            "a thread per row costs more than it saves, against a thread per core",
-                           lambda text: judging.slower(ctx, text, rows, blocks,
-                                                       judging.HELD_BACK)))
+                           judging.slower, (rows, blocks, judging.HELD_BACK)))
     judging.no_speedup(ctx, "Fewer, bigger threads do not help either: it is the GIL, "
                             "not the thread count", blocks, serial, can, needs_gil=True)
     return ctx.result()

@@ -335,7 +335,8 @@ def locks(ctx: Context) -> Result:
     crowd_on_lock = (f"{many} threads on Counter locked are far slower than one thread doing "
                      "every increment")
     if ctx.cores < 2:
-        judging.skipped(ctx, crowd_on_lock, f"{locked_crowd.seconds / locked_alone.seconds:.2f}x"
+        ratio = ctx.current(locked_crowd).seconds / ctx.current(locked_alone).seconds
+        judging.skipped(ctx, crowd_on_lock, f"{ratio:.2f}x"
                         "; only 1 core: the threads take turns, the lock never contends")
     else:
         judging.slower(ctx, crowd_on_lock, locked_crowd, locked_alone, judging.LOCK_CROWD_SLOWER)

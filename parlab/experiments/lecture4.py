@@ -112,7 +112,7 @@ def blas_threads(ctx: Context) -> Result:
         # Against the fastest other count, by the rule for claims of no gain
         # (medians, more rounds while undecided): a single median hit by a
         # burst must not make another count look best.
-        best = min((v for k, v in variants.items() if k != ctx.cores),
+        best = min((ctx.current(v) for k, v in variants.items() if k != ctx.cores),
                    key=lambda v: v.seconds)
         judging.at_most(ctx, BEST_AT_CORES, at_cores, best, judging.NEAR_BEST,
                         what=f" the time of the fastest other count, {best.name}")
@@ -180,7 +180,7 @@ def judge_grid(ctx: Context, cells: dict) -> None:
         return pair[0] * pair[1] <= ctx.cores
 
     def fastest(pairs):
-        return min(pairs, key=lambda pair: cells[pair].seconds)
+        return min(pairs, key=lambda pair: ctx.current(cells[pair]).seconds)
 
     best_fit = fastest(filter(fits, cells))
     over = fastest(itertools.filterfalse(fits, cells))
@@ -199,5 +199,6 @@ def judge_grid(ctx: Context, cells: dict) -> None:
         judging.slower(ctx, OVERSUBSCRIBING_COSTS, cells[over], cells[best_fit],
                        judging.OVERSUBSCRIBED_LOSS)
     # After the lessons, which may have measured more rounds.
+    cells = {pair: ctx.current(v) for pair, v in cells.items()}
     ctx.extras["grid"] = {pair: v.seconds for pair, v in cells.items()}
     ctx.extras["grid_runs"] = {pair: v.times for pair, v in cells.items()}

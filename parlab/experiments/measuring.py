@@ -2,10 +2,12 @@
 
 A :class:`Plan` says how to run one way of doing the work; a
 :class:`Comparison` runs several plans round after round (A B A B ...) in
-:class:`Rounds`, with the machine's load metered over them, and turns each
-plan into a :class:`Variant`: a row of the result table with every sample
-taken. Rounds measure on demand only: a verdict rule that the samples do not
-decide yet is handed a :class:`Sampling`, whose ``more()`` adds a round. Who
+:class:`Rounds`, with the machine's load metered over them, and shows each
+plan as a :class:`Variant`: a row of the result table with every sample
+taken so far, immutable as pyperf's runs are. Rounds measure on demand only:
+a verdict rule that the samples do not decide yet is handed a
+:class:`Sampling`, whose ``more()`` adds a round and whose ``times()`` gives
+the samples it has then. Who
 decides is :mod:`parlab.experiments.judging`; what an experiment calls is
 :class:`parlab.experiments.framework.Context`.
 """
@@ -75,32 +77,43 @@ class Plan:
     output: Any = None
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(frozen=True)
 class Variant:
-    """One measured way of doing the work: a row of the result table.
+    """One measured way of doing the work, as far as it was measured: a row of
+    the result table.
 
-    Lessons take variants, never their names. ``times`` holds every sample
-    (the comparison that measured it appends the rounds a rule asks for, and
-    keeps ``seconds``, their median, and ``load`` up to date); ``output`` is
-    what the last run returned; ``correct`` whether it is what this variant
-    should produce (``expected`` says what that is); ``load`` how busy the
-    machine was while it was measured.
+    Immutable, as the samples it holds: a rule that measures more rounds of
+    its comparison sees them in a new Variant
+    (:meth:`~parlab.experiments.framework.Context.current`). Lessons take
+    variants, never their names. ``times`` holds every sample taken,
+    ``seconds`` is their median; ``output`` is what the run that was checked
+    returned, ``correct`` whether it is what this variant should produce
+    (``expected`` says what that is); ``load`` how busy the machine was while
+    the samples were taken.
     """
 
     name: str
     backend: str
     workers: int
     release_gil: bool | None
-    seconds: float
-    times: list[float]
+    times: tuple[float, ...]
     output: Any
     correct: bool
     expected: str
     load: Load
-    over: "Variant | None" = None
+    # The name of the variant its speedup is shown against (None: the baseline).
+    over: str | None = None
     # The capacity probe measured interleaved with this variant's comparison:
     # (serial, parallel) Variants of released cpu_work, or None.
     probe: "tuple[Variant, Variant] | None" = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "times", tuple(self.times))
+
+    @property
+    def seconds(self) -> float:
+        """The median run: what the table shows."""
+        return statistics.median(self.times)
 
     @property
     def low(self) -> float:
@@ -111,11 +124,8 @@ class Variant:
     def high(self) -> float:
         return max(self.times)
 
-    def speedup(self, over: "Variant | None" = None) -> float:
-        """How many times faster than ``over`` (default: the variant it is shown against)."""
-        over = over or self.over
-        if over is None:
-            raise ValueError(f"variant {self.name!r}: speedup over what?")
+    def speedup(self, over: "Variant") -> float:
+        """How many times faster than ``over``."""
         return over.seconds / self.seconds
 
 
@@ -138,10 +148,15 @@ class Rounds:
     def __init__(self, runs: "list[Callable[[], float]]", cores: int):
         self.runs = runs
         self.cores = cores
-        self.times: list[list[float]] = [[] for _ in runs]
+        self._times: list[list[float]] = [[] for _ in runs]
         self.load = Load(cores=cores)
         self.rounds = 0
         self.budget_s = math.inf
+
+    @property
+    def times(self) -> tuple[tuple[float, ...], ...]:
+        """Every sample so far, a tuple per run (a copy: later rounds do not change it)."""
+        return tuple(map(tuple, self._times))
 
     def run(self, rounds: int,
             around: "Callable[[int, bool], contextlib.AbstractContextManager] | None" = None
@@ -156,12 +171,15 @@ class Rounds:
             for r in range(rounds):
                 for i, run in enumerate(self.runs):
                     with around(i, r == rounds - 1) if around else contextlib.nullcontext():
-                        self.times[i].append(run())
-        spent = time.perf_counter() - t0
-        self.rounds += rounds
-        self.load = self.load + meter.load
-        self.budget_s = EXTRA_TIME * spent if self.budget_s == math.inf else self.budget_s - spent
+                        self._times[i].append(run())
+        self._ran(rounds, time.perf_counter() - t0, meter.load)
         return meter.load
+
+    def _ran(self, rounds: int, spent: float, load: Load) -> None:
+        """Count ``rounds`` that took ``spent`` seconds and met ``load``."""
+        self.rounds += rounds
+        self.load = self.load + load
+        self.budget_s = EXTRA_TIME * spent if self.budget_s == math.inf else self.budget_s - spent
 
     def add_round(self, max_rounds: int) -> bool:
         """One more round where it fits (fewer than ``max_rounds`` so far, and
@@ -177,26 +195,26 @@ Tracer = Callable[[str, bool], "contextlib.AbstractContextManager"]
 
 
 class Comparison:
-    """Plans measured in :class:`Rounds`, each plan's last output kept in it;
-    the variants they became are updated in place as rounds are added, at
-    most ``max_rounds`` in all. ``tracer`` wraps each run (the context's GIL
-    timeline of plans that ask for one)."""
+    """Plans, and the capacity probe's plans beside them, measured in
+    :class:`Rounds`, at most ``max_rounds`` in all; ``tracer`` wraps each run
+    (the context's GIL timeline of plans that ask for one). What it measured
+    so far, :meth:`variants`, is a new set of immutable :class:`Variant`
+    objects each time."""
 
     def __init__(self, plans: "list[Plan]", cores: int, max_rounds: int,
-                 tracer: Tracer | None = None):
+                 tracer: Tracer | None = None, probes: "Sequence[Plan]" = ()):
         self.plans = plans
+        self.probes = list(probes)
         self.max_rounds = max_rounds
         self.tracer = tracer
-        self.rounds = Rounds([timed_run(functools.partial(self._call, p)) for p in plans], cores)
-        self.variants: list[Variant] = []
+        self.rounds = Rounds([timed_run(functools.partial(self._call, p))
+                              for p in self.plans + self.probes], cores)
+        # Each plan's output and whether it passed its check, from the first rounds.
+        self._checked: list[tuple[Any, bool]] = []
 
     @staticmethod
     def _call(plan: "Plan") -> None:
         plan.output = plan.fn()
-
-    @property
-    def times(self) -> list[list[float]]:
-        return self.rounds.times
 
     @property
     def load(self) -> Load:
@@ -205,31 +223,43 @@ class Comparison:
     def run(self, rounds: int, trace_last: bool = False) -> None:
         """``rounds`` rounds; with ``trace_last``, plans that ask for a trace
         are traced in the last of them."""
-        plans, tracer = self.plans, self.tracer
+        plans, tracer = self.plans + self.probes, self.tracer
         self.rounds.run(rounds, tracer and (lambda i, last: tracer(
             plans[i].name, plans[i].trace and trace_last and last)))
-        self._update()
+        if not self._checked:
+            self._checked = [(p.output, bool(p.check(p.output)) if p.check is not None else True)
+                             for p in plans]
 
     def more(self) -> bool:
         """One more round, within ``max_rounds`` and the time budget; whether it ran."""
-        if not self.rounds.add_round(self.max_rounds):
-            return False
-        self._update()
-        return True
+        return self.rounds.add_round(self.max_rounds)
 
-    def _update(self) -> None:
-        for v, times in zip(self.variants, self.times):
-            v.seconds, v.load = statistics.median(times), self.load
+    def variants(self) -> "tuple[Variant, ...]":
+        """Each plan (not the probe's) as measured so far, with the probe beside it."""
+        times, load = self.rounds.times, self.load
+
+        def variant(i: int, p: "Plan", probe: "tuple[Variant, Variant] | None") -> Variant:
+            output, correct = self._checked[i]
+            return Variant(p.name, p.backend, p.workers, p.release_gil, times[i], output,
+                           correct, p.expected, load,
+                           p.speedup_over.name if p.speedup_over is not None else None, probe)
+
+        n = len(self.plans)
+        beside = tuple(variant(n + k, p, None) for k, p in enumerate(self.probes)) or None
+        return tuple(variant(i, p, beside) for i, p in enumerate(self.plans))  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)
 class Sampling:
-    """What a verdict rule is handed beside its samples: ``more()`` measures
-    one more round of every comparison the samples came from (False once none
-    can), ``load()`` the heaviest load they met so far, ``probe()`` the
-    capacity probe measured beside a parallel claim, as (serial times, thread
-    times, threads), or None."""
+    """What a verdict rule is handed to take its samples: ``times()`` every
+    sample taken so far of each side of the claim (a sequence of seconds per
+    side, in the order the rule names them), ``more()`` measures one more
+    round of every comparison they came from (False once none can),
+    ``load()`` the heaviest load they met so far, ``probe()`` the capacity
+    probe measured beside a parallel claim, as (serial times, thread times,
+    threads), or None."""
 
+    times: Callable[[], "tuple[Sequence[float], ...]"]
     more: Callable[[], bool] = lambda: False
     load: Callable[[], Load] = Load
     probe: Callable[[], "tuple[Sequence[float], Sequence[float], int] | None"] = lambda: None
