@@ -96,8 +96,16 @@ print(sys.version.split()[0], ssl.OPENSSL_VERSION, "sqlite", sqlite3.sqlite_vers
 
 start=$SECONDS
 if [ ! -f "$ROOT/.parlab-built" ]; then
-    log "assembling CPython $VER from Debian sid's binary packages into $ROOT"
-    assemble
+    # One assembly at a time: CI's two lanes may both ask for one, and every
+    # assembly shares sid's private apt state.
+    mkdir -p "$CACHE"
+    exec 9> "$CACHE/python-current.lock"
+    flock 9
+    if [ ! -f "$ROOT/.parlab-built" ]; then
+        log "assembling CPython $VER from Debian sid's binary packages into $ROOT"
+        assemble
+    fi
+    flock -u 9
 fi
 log "interpreter $PYTHON, Python $("$PYTHON" -c 'import platform; print(platform.python_version())')" \
     "($((SECONDS - start)) s)"
