@@ -9,7 +9,8 @@ An experiment is a function decorated with :func:`experiment`. It receives a
   interleaved (A B A B ...), so that a change in the machine's load hits
   every side of a comparison alike;
 - states lessons through :mod:`parlab.experiments.judging`, handing it the
-  variants themselves;
+  variants themselves (variants are immutable: ``ctx.current(v)`` is ``v``
+  with the rounds those rules measured since);
 - returns ``ctx.result(figure=...)``, a :class:`Result`.
 
 How work is started (threads, pools, ...) is in :mod:`parlab.experiments.runners`;
@@ -289,7 +290,8 @@ class Context:
         return probe.plans(workers)
 
     def sampling(self, *variants: Variant, parallel: Variant | None = None) -> Sampling:
-        """The handle a verdict rule measures ``variants`` further with: more
+        """The handle a verdict rule takes the samples of ``variants`` with (in
+        that order, every sample so far) and measures them further: more
         rounds of the comparisons that measured them, the heaviest load they
         met, and ``parallel``'s capacity probe."""
         comparisons = list({id(c): c for c, _ in (self._measured[v.name] for v in variants

@@ -36,10 +36,12 @@ The statistical rule, one engine for every timing lesson (:func:`decide`):
 
 Every verdict on timings that the probe or the load can excuse comes from
 one entry point, :func:`judge` (for a parallel speedup :func:`judge_speedup`),
-which the lessons below and the ``%speedup`` magic call with their samples
-(:func:`measured` names a price and excuses nothing: it only settles). Each rule takes the measured
-:class:`~parlab.experiments.measuring.Variant` objects and returns the
-recorded :class:`~parlab.experiments.framework.Lesson`.
+which the lessons below and the ``%speedup`` magic call with a
+:class:`~parlab.experiments.measuring.Sampling` of their samples
+(:func:`measured` names a price and excuses nothing: it only settles). Each
+rule (:func:`rule`) takes the measured
+:class:`~parlab.experiments.measuring.Variant` objects, judges a
+:class:`~parlab.experiments.framework.Lesson`, records it once and returns it.
 """
 from __future__ import annotations
 
