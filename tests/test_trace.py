@@ -256,8 +256,13 @@ def test_timeline_renders_one_row_per_thread(n_threads):
     def body(_):
         with tr.span("setup"):
             time.sleep(0.005)  # long enough to show beside the calls
+        # A state gets its legend entry where a thread's bars of it add up to
+        # MERGE_FRACTION of the axis. Held calls take turns, so the axis is at
+        # least n_threads of them: a call of milliseconds stays a few percent
+        # of it however slow the machine (or ThreadSanitizer) makes the
+        # threads' start-up, where one of microseconds did not under TSan.
         for release in (True, False):
-            parlab.cpu_work(1000, release_gil=release)
+            parlab.cpu_work(100_000, release_gil=release)
 
     with parlab.trace() as tr:
         run_threaded(body, n_threads)
