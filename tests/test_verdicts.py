@@ -19,7 +19,7 @@ import pytest
 
 import parlab
 from parlab.experiments import judging, lecture3, run
-from parlab.experiments import load_meter
+from parlab.experiments import load_meter, measuring
 from parlab.experiments.load_meter import Load, LoadMeter
 from parlab.experiments.framework import REGISTRY, Context, Variant
 from parlab.workloads.tasks import calibrate
@@ -215,20 +215,21 @@ def test_a_speedup_fails_only_while_the_probe_shows_free_cores(ctx):
     assert lesson.verdict == "inconclusive" and "capacity probe" in lesson.observed
 
 
-def test_comparisons_measure_more_rounds_until_the_verdict_settles():
+def test_comparisons_measure_more_rounds_until_the_verdict_settles(monkeypatch):
     ctx = Context(REGISTRY["L0.6"], "quick")
     ctx.cores = 2
-    calls = iter([0.0, 0.0, 0.0] + [0.0] * 20)
-    runs = {"n": 0}
+    # A clock that only the runs move (time.sleep overshoots on a busy
+    # machine, and one overshoot can settle the verdict at once): the first
+    # three runs of "noisy" disagree wildly, later ones agree with "steady".
+    now = [0.0]
+    monkeypatch.setattr(measuring.time, "perf_counter", lambda: now[0])
+    noisy_s = iter([0.001, 0.02, 0.005] + [0.001] * 20)
 
-    def noisy():
-        runs["n"] += 1
-        # The first three runs disagree wildly; later ones agree.
-        time.sleep([0.001, 0.02, 0.005][runs["n"] - 1] if runs["n"] <= 3 else 0.001)
-        return next(calls)
+    def takes(seconds: float) -> None:
+        now[0] += seconds
 
-    a, b = ctx.compare(ctx.plan("steady", lambda: time.sleep(0.001), backend="serial"),
-                       ctx.plan("noisy", noisy, backend="serial"))
+    a, b = ctx.compare(ctx.plan("steady", lambda: takes(0.001), backend="serial"),
+                       ctx.plan("noisy", lambda: takes(next(noisy_s)), backend="serial"))
     assert len(a.times) == len(b.times) == 3
     judging.faster(ctx, "never settles at 3", a, b, factor=1.0)
     # The samples returned stay as they were; the context has the rounds added since.
