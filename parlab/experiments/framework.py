@@ -280,11 +280,7 @@ class Context:
         """``variant`` with every sample its comparison has taken so far (a
         verdict rule may have measured more rounds since it was returned);
         a variant not measured here as it is."""
-        where = self._measured.get(variant.name)
-        if where is None:
-            return variant
-        comparison, i = where
-        return comparison.variants()[i]
+        return self._named(variant.name) if variant.name in self._measured else variant
 
     def _probe_plans(self, workers: int) -> list[Plan]:
         return probe.plans(workers)

@@ -77,7 +77,8 @@ class Plan:
     output: Any = None
 
 
-@dataclasses.dataclass(frozen=True)
+# eq=False: a variant is its identity, as before; its output may be an array.
+@dataclasses.dataclass(frozen=True, eq=False)
 class Variant:
     """One measured way of doing the work, as far as it was measured: a row of
     the result table.
